@@ -1,0 +1,342 @@
+"""The migrations folder: golang-migrate file names, pairs and rollsafe directives.
+
+Why: everything else (rows, lint, the migrator, the pair tests) reasons about
+migrations by version, so the folder is parsed once, strictly, and every
+malformed input is an error naming the file and line.  The parser works on a
+plain ``{file name: text}`` mapping so the same rules apply to a folder on
+disk and to a tree read from git history.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from rollsafe.errors import CatalogueError
+
+Compat = Literal["live", "offline"]
+Direction = Literal["up", "down"]
+
+#: golang-migrate's file name, restricted to what DESIGN.md allows.
+FILE_NAME = re.compile(r"^(?P<version>[0-9]+)_(?P<title>[A-Za-z0-9_-]+)\.(?P<direction>up|down)\.sql$")
+#: A directive line: ``-- key: value`` with a lower-case key right before the colon.
+DIRECTIVE = re.compile(r"^--\s*(?P<key>[a-z][a-z-]*):\s*(?P<value>.*?)\s*$")
+#: Rule ids in ``-- lint: ignore``: kebab-case words.
+RULE_ID = re.compile(r"^[a-z][a-z0-9-]*$")
+KNOWN_DIRECTIVES = ("compat", "note", "lint")
+
+
+@dataclass(frozen=True)
+class Directives:
+    """What the top comment block of an up file declares.
+
+    ``line`` fields keep where each directive stood so lint and errors can
+    point at it.
+    """
+
+    compat: Compat | None = None
+    compat_line: int | None = None
+    note: str | None = None
+    lint_ignore: frozenset[str] = frozenset()
+    lint_ignore_line: int | None = None
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration version: its up file, its optional down file, and directives.
+
+    Paths are repository-relative with ``/`` separators (``migrations/1_a.up.sql``).
+    """
+
+    version: int
+    title: str
+    up_path: str
+    up_sql: str
+    down_path: str | None = None
+    down_sql: str | None = None
+    directives: Directives = field(default_factory=Directives)
+
+    @property
+    def reversible(self) -> bool:
+        """A migration without a down file cannot be undone (golang-migrate allows that)."""
+        return self.down_path is not None
+
+    @property
+    def name(self) -> str:
+        """``<version>_<title>``, the way golang-migrate names it in logs."""
+        return f"{self.version}_{self.title}"
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """All migrations of one folder, sorted by version."""
+
+    folder: str
+    migrations: tuple[Migration, ...] = ()
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return tuple(m.version for m in self.migrations)
+
+    @property
+    def head(self) -> int | None:
+        """The newest version, or None for an empty folder (version 0 is a real version)."""
+        return self.migrations[-1].version if self.migrations else None
+
+    def get(self, version: int) -> Migration | None:
+        for migration in self.migrations:
+            if migration.version == version:
+                return migration
+        return None
+
+    def __contains__(self, version: object) -> bool:
+        return isinstance(version, int) and self.get(version) is not None
+
+    def __iter__(self) -> Iterator[Migration]:
+        return iter(self.migrations)
+
+    def __len__(self) -> int:
+        return len(self.migrations)
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """A parsed file name: which version, title and direction it is."""
+
+    version: int
+    title: str
+    direction: Direction
+
+
+def parse_file_name(name: str, *, where: str | None = None) -> MigrationFile | None:
+    """Parse a golang-migrate file name; None for files that are not SQL at all.
+
+    A ``.sql`` file that does not match ``<version>_<title>.(up|down).sql`` is
+    an error rather than silently skipped: golang-migrate would skip it too,
+    and a misnamed migration that never runs is exactly the bug to catch.
+    """
+    base = name.rsplit("/", 1)[-1]
+    if not base.endswith(".sql"):
+        return None
+    match = FILE_NAME.match(base)
+    if match is None:
+        raise CatalogueError(
+            f"malformed migration file name `{base}`",
+            file=where or name,
+            fix="name it <version>_<title>.up.sql or .down.sql, version a non-negative "
+            "integer and title [A-Za-z0-9_-]+",
+        )
+    return MigrationFile(
+        version=int(match["version"]),
+        title=match["title"],
+        direction="up" if match["direction"] == "up" else "down",
+    )
+
+
+def parse_directives(text: str, *, file: str) -> Directives:
+    """Read the ``-- key: value`` directives at the top of an up file.
+
+    The block ends at the first line that is neither blank nor a ``--``
+    comment: directives after the first statement would be invisible to a
+    reader skimming the file, so they are not read.  Comments that do not look
+    like ``-- key:`` (lower-case key) are prose and ignored.
+    """
+    compat: Compat | None = None
+    compat_line: int | None = None
+    note: str | None = None
+    note_line: int | None = None
+    ignores: set[str] = set()
+    ignore_line: int | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("--"):
+            break
+        match = DIRECTIVE.match(line)
+        if match is None:
+            continue
+        key, value = match["key"], match["value"]
+        if key not in KNOWN_DIRECTIVES:
+            raise CatalogueError(
+                f"unknown directive `{key}`",
+                file=file,
+                line=number,
+                fix="known directives: compat, note, lint (a prose comment must not start "
+                "with a lower-case word and a colon)",
+            )
+        if key == "compat":
+            if compat_line is not None:
+                raise CatalogueError(
+                    f"duplicate `compat` directive (first on line {compat_line})",
+                    file=file,
+                    line=number,
+                    fix="keep one",
+                )
+            if value not in ("live", "offline"):
+                raise CatalogueError(
+                    f"bad compat value `{value}`", file=file, line=number, fix="use live or offline"
+                )
+            compat = "live" if value == "live" else "offline"
+            compat_line = number
+        elif key == "note":
+            if note_line is not None:
+                raise CatalogueError(
+                    f"duplicate `note` directive (first on line {note_line})",
+                    file=file,
+                    line=number,
+                    fix="join the notes into one line",
+                )
+            if not value:
+                raise CatalogueError(
+                    "empty note", file=file, line=number, fix="write the note or remove the line"
+                )
+            note, note_line = value, number
+        else:
+            if ignore_line is not None:
+                raise CatalogueError(
+                    f"duplicate `lint` directive (first on line {ignore_line})",
+                    file=file,
+                    line=number,
+                    fix="list every rule in one `-- lint: ignore a, b` line",
+                )
+            words = value.split(None, 1)
+            if len(words) != 2 or words[0] != "ignore":
+                raise CatalogueError(
+                    f"bad lint directive `{value}`",
+                    file=file,
+                    line=number,
+                    fix="write `-- lint: ignore RULE[, RULE]`",
+                )
+            rules = [r.strip() for r in words[1].split(",")]
+            for rule in rules:
+                if not RULE_ID.match(rule):
+                    raise CatalogueError(
+                        f"bad rule id `{rule}` in lint directive",
+                        file=file,
+                        line=number,
+                        fix="rule ids are kebab-case, as `rollsafe lint` prints them",
+                    )
+            ignores.update(rules)
+            ignore_line = number
+    return Directives(
+        compat=compat,
+        compat_line=compat_line,
+        note=note,
+        lint_ignore=frozenset(ignores),
+        lint_ignore_line=ignore_line,
+    )
+
+
+def catalogue_from_files(folder: str, files: Mapping[str, str]) -> Catalogue:
+    """Build a catalogue from ``{path: text}`` (paths under ``folder``, ``/``-separated).
+
+    Pure: the same rules serve a folder on disk and a tree read from git.
+    Files in sub-folders are ignored, as golang-migrate's file source does.
+    """
+    prefix = folder.rstrip("/") + "/" if folder not in ("", ".") else ""
+    ups: dict[int, tuple[str, MigrationFile]] = {}
+    downs: dict[int, tuple[str, MigrationFile]] = {}
+    for path in sorted(files):
+        relative = path[len(prefix) :] if prefix and path.startswith(prefix) else path
+        if "/" in relative:
+            continue
+        parsed = parse_file_name(relative, where=path)
+        if parsed is None:
+            continue
+        table = ups if parsed.direction == "up" else downs
+        if parsed.version in table:
+            other = table[parsed.version][0]
+            raise CatalogueError(
+                f"duplicate version {parsed.version}: also `{other}`",
+                file=path,
+                fix="give each migration its own version",
+            )
+        table[parsed.version] = (path, parsed)
+    migrations: list[Migration] = []
+    for version, (down_path, down) in sorted(downs.items()):
+        if version not in ups:
+            raise CatalogueError(
+                f"down file without an up file for version {version}",
+                file=down_path,
+                fix=f"add {version}_{down.title}.up.sql or delete the down file",
+            )
+        up_path, up = ups[version]
+        if up.title != down.title:
+            raise CatalogueError(
+                f"down file title `{down.title}` does not match up file `{up_path}`",
+                file=down_path,
+                fix="rename one so both read <version>_<same title>",
+            )
+    for version, (up_path, up) in sorted(ups.items()):
+        up_sql = files[up_path]
+        down_entry = downs.get(version)
+        migrations.append(
+            Migration(
+                version=version,
+                title=up.title,
+                up_path=up_path,
+                up_sql=up_sql,
+                down_path=down_entry[0] if down_entry else None,
+                down_sql=files[down_entry[0]] if down_entry else None,
+                directives=parse_directives(up_sql, file=up_path),
+            )
+        )
+    return Catalogue(folder=folder, migrations=tuple(migrations))
+
+
+def read_text(path: Path, *, shown_as: str) -> str:
+    """Read a migration file as UTF-8, or say which file cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogueError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+            file=shown_as,
+            fix="save the file as UTF-8",
+        ) from exc
+    except OSError as exc:
+        raise CatalogueError(
+            f"cannot read: {exc.strerror}", file=shown_as, fix="check the file's permissions"
+        ) from exc
+
+
+def load_catalogue(repo: Path, folder: str) -> Catalogue:
+    """Parse the migrations folder ``folder`` (repository-relative) of the work tree."""
+    root = repo / folder
+    if not root.is_dir():
+        raise CatalogueError(
+            "migrations folder not found",
+            file=folder,
+            fix="create it or set `migrations` in [tool.rollsafe] / --migrations",
+        )
+    files: dict[str, str] = {}
+    for entry in sorted(root.iterdir()):
+        if not entry.is_file() or not entry.name.endswith(".sql"):
+            continue
+        shown = f"{folder.rstrip('/')}/{entry.name}"
+        files[shown] = read_text(entry, shown_as=shown)
+    return catalogue_from_files(folder, files)
+
+
+def versions_of(paths: Iterable[str], folder: str) -> set[int]:
+    """Versions of the up files among ``paths`` directly in ``folder`` (no error on junk).
+
+    Used on history, where a commit long ago may have held a misnamed file that
+    lint reports separately; the schema of a commit is the highest valid up file.
+    """
+    prefix = folder.rstrip("/") + "/" if folder not in ("", ".") else ""
+    found: set[int] = set()
+    for path in paths:
+        if prefix and not path.startswith(prefix):
+            continue
+        relative = path[len(prefix) :]
+        if "/" in relative:
+            continue
+        match = FILE_NAME.match(relative)
+        if match and match["direction"] == "up":
+            found.add(int(match["version"]))
+    return found

@@ -1,0 +1,140 @@
+"""One error hierarchy for everything a user can get wrong or meet in the field.
+
+Why: a release engineer reading CI output needs one line that says what went
+wrong, where, and how to fix it.  Every error the package raises on purpose is
+a `RollsafeError`; the message is built in one place (`__str__`) from
+structured fields, and the CLI turns it into one line and an exit code in one
+place (`rollsafe.cli.main`).  Library errors (psycopg, GitPython) are
+converted at the adapter with ``raise ... from``, so a traceback is only ever
+shown with ``--debug``.
+"""
+
+from __future__ import annotations
+
+#: Exit code of a command whose input was bad (config, files, history, CL).
+EXIT_BAD_INPUT = 2
+#: Exit code of a check that ran and found a problem (stale table, lint error).
+EXIT_CHECK_FAILED = 1
+
+
+class RollsafeError(Exception):
+    """Base of every error a user is meant to read.
+
+    ``what`` says what is wrong, ``where`` names the place (a file and line, a
+    commit, a CL, a database), and ``fix`` says what to do about it.  The
+    rendered message is ``where: what; fix`` on one line.
+    """
+
+    exit_code: int = EXIT_BAD_INPUT
+
+    def __init__(self, what: str, *, where: str | None = None, fix: str | None = None) -> None:
+        self.what = what
+        self.where = where
+        self.fix = fix
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """The one line shown to the user."""
+        text = f"{self.where}: {self.what}" if self.where else self.what
+        if self.fix:
+            text = f"{text} ({self.fix})"
+        return " ".join(text.split())
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def at(file: str, line: int | None = None) -> str:
+    """Format a ``file:line`` location the way compilers do, so editors can jump to it."""
+    return f"{file}:{line}" if line is not None else file
+
+
+class ConfigError(RollsafeError):
+    """The configuration (pyproject.toml or a flag) is invalid."""
+
+
+class CatalogueError(RollsafeError):
+    """A migration file is malformed: a bad name, a duplicate version, a bad directive."""
+
+    def __init__(self, what: str, *, file: str, line: int | None = None, fix: str | None = None):
+        self.file = file
+        self.line = line
+        super().__init__(what, where=at(file, line), fix=fix)
+
+
+class HistoryError(RollsafeError):
+    """Git history cannot be read as asked: not a repository, a missing branch, a shallow clone."""
+
+
+class UnknownCLError(RollsafeError):
+    """A CL named on the command line is not a code version of the branch."""
+
+    def __init__(self, cl: str, *, fix: str | None = None) -> None:
+        self.cl = cl
+        super().__init__(
+            f"CL {cl} is not a code version on this branch",
+            where=f"CL {cl}",
+            fix=fix or "run `rollsafe release-table --format json` to list the known CLs",
+        )
+
+
+class ReleaseError(RollsafeError):
+    """A release record cannot be written or read."""
+
+
+class DatabaseError(RollsafeError):
+    """The database refused something: a failing migration, a dirty state, a lock."""
+
+
+class MigrationFailed(DatabaseError):
+    """A statement of a migration file failed; names the file, line and the server's words."""
+
+    def __init__(
+        self,
+        *,
+        file: str,
+        line: int | None,
+        statement: str,
+        server_message: str,
+        hint: str | None = None,
+        dirty: bool = False,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.statement = statement
+        self.server_message = server_message
+        self.hint = hint
+        self.dirty = dirty
+        what = f"migration failed: {server_message}"
+        if hint:
+            what = f"{what} (hint: {hint})"
+        fix = (
+            "the version is left dirty; fix the migration, repair the database by hand, "
+            "then `rollsafe migrate --force VERSION`"
+            if dirty
+            else "the database is left at the previous version; fix the migration and run again"
+        )
+        super().__init__(what, where=at(file, line), fix=fix)
+
+
+class DirtyDatabase(DatabaseError):
+    """The state table says a migration failed half-way; nothing runs until it is forced."""
+
+    def __init__(self, version: int, *, where: str) -> None:
+        self.version = version
+        super().__init__(
+            f"database is dirty at version {version}: a migration failed half-way",
+            where=where,
+            fix=f"repair it by hand, then `rollsafe migrate --force {version}` (or the version it is really at)",
+        )
+
+
+class EngineUnavailable(RollsafeError):
+    """The selected throwaway-database engine cannot run on this machine."""
+
+
+class CheckFailed(RollsafeError):
+    """A check ran and found a problem (stale table, lint errors, a failing upgrade pair)."""
+
+    exit_code = EXIT_CHECK_FAILED
