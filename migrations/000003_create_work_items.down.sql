@@ -1,0 +1,2 @@
+DROP TABLE work_items;
+DROP TYPE work_state;

@@ -1,0 +1,18 @@
+-- name: EnqueueWork :one
+INSERT INTO work_items (session_id, payload)
+VALUES ($1, $2)
+RETURNING id;
+
+-- name: NextWork :one
+UPDATE work_items SET state = 'running'
+WHERE id = (
+    SELECT id FROM work_items
+    WHERE state = 'queued'
+    ORDER BY created_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, session_id, payload;
+
+-- name: FinishWork :exec
+UPDATE work_items SET state = $2 WHERE id = $1;
