@@ -1,14 +1,14 @@
 -- name: CreateMachine :one
-INSERT INTO machines (hostname, provider, region)
-VALUES ($1, $2, $3)
+INSERT INTO machines (hostname, provider, region, arch)
+VALUES ($1, $2, $3, $4)
 RETURNING id;
 
 -- name: GetMachine :one
-SELECT id, hostname, provider, region, created_at
+SELECT id, hostname, provider, region, arch, created_at
 FROM machines
 WHERE id = $1;
 
 -- name: ListMachines :many
-SELECT id, hostname, provider, region
+SELECT id, hostname, provider, region, arch
 FROM machines
 ORDER BY hostname;
