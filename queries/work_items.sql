@@ -15,4 +15,7 @@ WHERE id = (
 RETURNING id, session_id, payload;
 
 -- name: FinishWork :exec
-UPDATE work_items SET state = $2 WHERE id = $1;
+UPDATE work_items
+SET state = $2,
+    attempts = attempts + CASE WHEN $2 = 'failed'::work_state THEN 1 ELSE 0 END
+WHERE id = $1;
