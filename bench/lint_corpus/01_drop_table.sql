@@ -1,0 +1,3 @@
+-- Expected: drop-table
+-- Old code still queries sessions.
+DROP TABLE sessions;

@@ -1,0 +1,2 @@
+-- Expected: drop-column
+ALTER TABLE machines DROP COLUMN region;

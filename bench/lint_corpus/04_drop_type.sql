@@ -1,0 +1,2 @@
+-- Expected: drop-type
+DROP TYPE work_state;

@@ -1,0 +1,2 @@
+-- Expected: rename-table
+ALTER TABLE machines RENAME TO hosts;

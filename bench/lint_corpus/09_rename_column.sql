@@ -1,0 +1,2 @@
+-- Expected: rename-column
+ALTER TABLE machines RENAME COLUMN hostname TO host_name;

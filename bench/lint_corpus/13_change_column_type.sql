@@ -1,0 +1,2 @@
+-- Expected: change-column-type
+ALTER TABLE machines ALTER COLUMN hostname TYPE varchar(64);

@@ -1,0 +1,2 @@
+-- Expected: add-constraint, constraint-validates-rows
+ALTER TABLE provider_data ADD PRIMARY KEY (machine_id);

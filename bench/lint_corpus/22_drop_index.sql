@@ -1,0 +1,2 @@
+-- Expected: index-not-concurrent
+DROP INDEX sessions_machine_id_idx;

@@ -1,0 +1,2 @@
+-- Expected: not-analysed
+CREATE INDEX machines_region_idx ON machines (region) STORING (hostname);

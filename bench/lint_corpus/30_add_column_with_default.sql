@@ -1,0 +1,2 @@
+-- Expected: none
+ALTER TABLE machines ADD COLUMN rack text NOT NULL DEFAULT 'unassigned';

@@ -1,0 +1,2 @@
+-- Expected: none
+CREATE INDEX CONCURRENTLY machines_region_idx ON machines (region);

@@ -1,0 +1,2 @@
+-- Expected: none
+DROP INDEX CONCURRENTLY IF EXISTS sessions_machine_id_idx;

@@ -1,0 +1,2 @@
+-- Expected: none
+ALTER TABLE backoffs VALIDATE CONSTRAINT attempts_positive;

@@ -1,0 +1,3 @@
+-- Expected: none
+COMMENT ON COLUMN machines.region IS 'cloud region';
+GRANT SELECT ON machines TO reporting;
