@@ -1,0 +1,416 @@
+"""Commands of the release table: ``release-table``, ``which``, ``upgrade-plan``, ``release``.
+
+Why: these are the questions a release engineer asks of history (which CL
+ships which schema, how do I get from here to there, what did we deploy).
+Each is a typed function taking the config first, called alike by the
+console script, invoke and nox.
+
+The table is a function of history: the catalogue (notes, compat, down
+files) is read from the branch tip's tree through git, never from the work
+tree, so the same commit gives the same table on every machine.  Release
+records are the exception, read from the work tree, so that the commit adding
+a record can carry the table regenerated with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TextIO
+
+from rollsafe import _git
+from rollsafe.catalogue import Catalogue, catalogue_from_files
+from rollsafe.config import Config
+from rollsafe.errors import EXIT_CHECK_FAILED, DeployingFileError
+from rollsafe.history import History, read_history
+from rollsafe.lint import compat_of
+from rollsafe.plan import plan_upgrade, render_text, to_json
+from rollsafe.releases import ReleaseRecord, load_records, write_record
+from rollsafe.rows import (
+    Row,
+    Verdict,
+    leading_without_schema,
+    out_of_order_for,
+    row_index,
+    rows_from,
+)
+from rollsafe.table import (
+    merge_document,
+    read_document,
+    render_block,
+    rows_to_json,
+    unified_diff,
+    write_atomic,
+)
+
+if TYPE_CHECKING:
+    from rollsafe.cli import Registry
+
+Format = Literal["text", "json"]
+
+
+@dataclass(frozen=True)
+class Computed:
+    """Everything the table commands derive from history, kept to rebuild rows cheaply."""
+
+    history: History
+    catalogue: Catalogue
+    rows: tuple[Row, ...]
+    records: tuple[ReleaseRecord, ...]
+    compat: Mapping[int, Verdict]
+    notes: Mapping[int, str]
+    irreversible: frozenset[int]
+    baseline: int | None
+
+    @property
+    def released(self) -> frozenset[str] | None:
+        """The released CLs, or ``None`` when there are no records (every CL counts)."""
+        return frozenset(r.cl for r in self.records) if self.records else None
+
+    def rows_with(self, extra: Collection[str]) -> tuple[Row, ...]:
+        """The rows as if ``extra`` CLs were released too (plans to a release candidate)."""
+        released = self.released
+        if released is None or set(extra) <= released:
+            return self.rows
+        return rows_from(
+            self.history,
+            self.compat,
+            self.notes,
+            baseline=self.baseline,
+            released=released | set(extra),
+            irreversible=self.irreversible,
+        )
+
+
+def compute(config: Config, *, progress: Callable[[int], None] | None = None) -> Computed:
+    """Read history, the tip's catalogue, lint verdicts and release records; build the rows."""
+    history = read_history(config, progress=progress)
+    pattern = "*.sql" if history.folder in ("", ".") else f"{history.folder}/*.sql"
+    files = _git.files_at(config.repo, history.tip, [pattern])
+    catalogue = catalogue_from_files(history.folder, files)
+    compat = {m.version: compat_of(m) for m in catalogue}
+    notes = {m.version: m.directives.note for m in catalogue if m.directives.note}
+    irreversible = frozenset(m.version for m in catalogue if not m.reversible)
+    records = load_records(config, history)
+    released = frozenset(r.cl for r in records) if records else None
+    rows = rows_from(
+        history,
+        compat,
+        notes,
+        baseline=config.baseline,
+        released=released,
+        irreversible=irreversible,
+    )
+    return Computed(
+        history=history,
+        catalogue=catalogue,
+        rows=rows,
+        records=records,
+        compat=compat,
+        notes=notes,
+        irreversible=irreversible,
+        baseline=config.baseline,
+    )
+
+
+def compute_rows(
+    config: Config, *, progress: Callable[[int], None] | None = None
+) -> tuple[History, Catalogue, tuple[Row, ...]]:
+    """History, the branch tip's catalogue and the table's rows (what the pair tests reuse)."""
+    computed = compute(config, progress=progress)
+    return computed.history, computed.catalogue, computed.rows
+
+
+def _progress(stream: TextIO) -> Callable[[int], None] | None:
+    """A progress line on a terminal; nothing in CI logs, where it would only add noise."""
+    if not stream.isatty():
+        return None
+
+    def show(commits: int) -> None:
+        stream.write(f"\rreading history: {commits} commits")
+        stream.flush()
+
+    return show
+
+
+def _clear_progress(stream: TextIO) -> None:
+    if stream.isatty():
+        stream.write("\r\x1b[K")
+        stream.flush()
+
+
+def _computed(config: Config, err: TextIO) -> Computed:
+    try:
+        return compute(config, progress=_progress(err))
+    finally:
+        _clear_progress(err)
+
+
+def summary(computed: Computed) -> str:
+    """One line for humans: what was read and what came out of it."""
+    history = computed.history
+    versions = len(history.versions)
+    text = (
+        f"read {history.commits} commits of {history.branch}: {versions} CLs ({history.strategy})"
+    )
+    if history.strategy == "gerrit":
+        skipped = history.skipped
+        text += f", {skipped} commit{'' if skipped == 1 else 's'} without a CL skipped"
+    before = leading_without_schema(history)
+    if before:
+        text += f", {before} CL{'' if before == 1 else 's'} before the first migration"
+    if computed.records:
+        text += f", {len(computed.records)} release records"
+    rows = len(computed.rows)
+    return text + f"; {rows} row" + ("" if rows == 1 else "s")
+
+
+def release_table(
+    config: Config,
+    *,
+    check: bool = False,
+    fmt: Format = "text",
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Write the table into the DEPLOYING file, or with ``check`` only compare it.
+
+    Returns 0, or `EXIT_CHECK_FAILED` with a unified diff on ``out`` when
+    ``check`` finds the file stale (nothing is written then).  ``fmt="json"``
+    prints the rows for other tools instead of writing the file.
+    """
+    out = out or sys.stdout
+    err = err or sys.stderr
+    computed = _computed(config, err)
+    if fmt == "json":
+        # One line: with an indent the json module falls back to its slow pure-Python
+        # encoder, which a history of 50,000 CLs would feel.
+        json.dump(_table_json(computed), out)
+        out.write("\n")
+        if not check:
+            return 0
+    path = config.path(config.deploying)
+    existing = read_document(path, shown_as=config.deploying)
+    wanted = merge_document(existing, _block(config, computed), file=config.deploying)
+    if fmt == "json":
+        if existing == wanted:
+            return 0
+        err.write(unified_diff(existing, wanted, file=config.deploying))
+        _stale(config, err)
+        return EXIT_CHECK_FAILED
+    print(summary(computed), file=out)
+    if check:
+        if existing == wanted:
+            print(f"{config.deploying} is up to date", file=out)
+            return 0
+        out.write(unified_diff(existing, wanted, file=config.deploying))
+        _stale(config, err)
+        return EXIT_CHECK_FAILED
+    if existing == wanted:
+        print(f"{config.deploying} is up to date", file=out)
+        return 0
+    try:
+        write_atomic(path, wanted)
+    except OSError as exc:
+        raise DeployingFileError(
+            f"cannot write: {exc.strerror}",
+            where=config.deploying,
+            fix="check the folder's permissions; the old file is left as it was",
+        ) from exc
+    print(f"wrote {config.deploying}", file=out)
+    return 0
+
+
+def _block(config: Config, computed: Computed) -> str:
+    return render_block(
+        computed.rows,
+        strategy=computed.history.strategy,
+        released_from=config.releases.rstrip("/") if computed.records else None,
+    )
+
+
+def _stale(config: Config, err: TextIO) -> None:
+    print(
+        f"rollsafe: {config.deploying} is stale (the diff above shows what would change): "
+        "run `rollsafe release-table` and commit the result",
+        file=err,
+    )
+
+
+def _table_json(computed: Computed) -> dict[str, object]:
+    history = computed.history
+    return {
+        "branch": history.branch,
+        "tip": history.tip,
+        "strategy": history.strategy,
+        "folder": history.folder,
+        "commits": history.commits,
+        "cls": len(history.versions),
+        "skipped": history.skipped,
+        "before_first_migration": leading_without_schema(history),
+        "released_only": bool(computed.records),
+        "releases": [record.cl for record in computed.records],
+        "rows": rows_to_json(computed.rows),
+    }
+
+
+def which(config: Config, cl: str, *, fmt: Format = "text", out: TextIO | None = None) -> int:
+    """Print the row, schema, commit and landing date of one CL."""
+    out = out or sys.stdout
+    computed = _computed(config, sys.stderr)
+    version = computed.history.find(cl)
+    index = row_index(computed.rows)
+    row_id = index.get(version.commit)
+    released = computed.released
+    entries = out_of_order_for(computed.rows, version)
+    landed = version.date.isoformat().replace("+00:00", "Z")
+    if fmt == "json":
+        data = {
+            "cl": version.cl,
+            "number": version.number,
+            "commit": version.commit,
+            "landed": landed,
+            "subject": version.subject,
+            "position": version.position,
+            "schema": version.schema,
+            "row": row_id,
+            "released": None if released is None else version.cl in released,
+            "out_of_order": [entry.sentence() for entry in entries],
+        }
+        json.dump(data, out, indent=2)
+        out.write("\n")
+        return 0
+    if row_id is not None:
+        row = computed.rows[row_id]
+        where = f"{row_id} (schema range {row.schema_range()}, CL range {row.cl_range()})"
+    elif version.schema is None:
+        where = "none (it landed before the first migration)"
+    else:
+        where = "none (not released: the rows list released CLs only)"
+    lines = [
+        f"CL {version.cl}",
+        f"  row:     {where}",
+        f"  schema:  {'none' if version.schema is None else version.schema}",
+        f"  commit:  {version.commit}",
+        f"  landed:  {landed}",
+        f"  subject: {version.subject}",
+    ]
+    lines += [f"  note:    {entry.sentence()}" for entry in entries]
+    print("\n".join(lines), file=out)
+    return 0
+
+
+def upgrade_plan(
+    config: Config,
+    start: str,
+    target: str,
+    *,
+    offline: bool = False,
+    fmt: Format = "text",
+    out: TextIO | None = None,
+) -> int:
+    """Print the steps from CL ``start`` to CL ``target`` (text or JSON).
+
+    With release records, ``start`` and ``target`` count as released even
+    when they have no record yet, so a release candidate can be planned.
+    """
+    out = out or sys.stdout
+    computed = _computed(config, sys.stderr)
+    first = computed.history.find(start)
+    last = computed.history.find(target)
+    rows = computed.rows_with((first.cl, last.cl))
+    plan = plan_upgrade(rows, first, last, offline=offline)
+    if fmt == "json":
+        json.dump(to_json(plan), out, indent=2)
+        out.write("\n")
+    else:
+        out.write(render_text(plan))
+    return 0
+
+
+def release(config: Config, cl: str, *, out: TextIO | None = None) -> int:
+    """Write the release record of ``cl`` (``releases/<CL>.toml``); never replaces one."""
+    out = out or sys.stdout
+    history = read_history(config)
+    path = write_record(config, history, cl)
+    version = history.find(cl)
+    shown = path.relative_to(config.repo).as_posix()
+    schema = "none" if version.schema is None else str(version.schema)
+    print(
+        f"wrote {shown}: CL {version.cl}, commit {version.commit[:12]}, schema {schema}, "
+        f"{len(version.migrations)} migration files",
+        file=out,
+    )
+    print("next: run `rollsafe release-table` and commit the record with the table", file=out)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Command line
+
+
+def _handle_release_table(config: Config, args: argparse.Namespace) -> int:
+    return release_table(config, check=args.check, fmt=args.fmt)
+
+
+def _handle_which(config: Config, args: argparse.Namespace) -> int:
+    return which(config, args.cl, fmt=args.fmt)
+
+
+def _handle_upgrade_plan(config: Config, args: argparse.Namespace) -> int:
+    return upgrade_plan(config, args.start, args.target, offline=args.offline, fmt=args.fmt)
+
+
+def _handle_release(config: Config, args: argparse.Namespace) -> int:
+    return release(config, args.cl)
+
+
+def _format_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        dest="fmt",
+        choices=("text", "json"),
+        default="text",
+        help="text for humans (default) or json for other tools",
+    )
+
+
+def register(registry: Registry) -> None:
+    """Add ``release-table``, ``which``, ``upgrade-plan`` and ``release`` to the CLI."""
+    parser = registry.add(
+        "release-table",
+        "write the CL/schema compatibility table of the DEPLOYING file from git history",
+        _handle_release_table,
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; print a diff and exit 1 when the file is stale (for CI)",
+    )
+    _format_flag(parser)
+
+    parser = registry.add(
+        "which", "print the row, schema, commit and landing date of one CL", _handle_which
+    )
+    parser.add_argument("cl", metavar="CL", help="a CL (Gerrit number, ordinal, tag) or commit")
+    _format_flag(parser)
+
+    parser = registry.add(
+        "upgrade-plan",
+        "print the safe sequence of live and offline steps from one CL to another",
+        _handle_upgrade_plan,
+    )
+    parser.add_argument("--from", dest="start", required=True, metavar="CL", help="running CL")
+    parser.add_argument("--to", dest="target", required=True, metavar="CL", help="wanted CL")
+    parser.add_argument(
+        "--offline", action="store_true", help="plan one offline jump (a maintenance window)"
+    )
+    _format_flag(parser)
+
+    parser = registry.add(
+        "release", "write the release record releases/<CL>.toml of a deployed CL", _handle_release
+    )
+    parser.add_argument("--cl", required=True, metavar="CL", help="the CL that was deployed")

@@ -1,0 +1,442 @@
+"""Rows of the release table: which CLs ship which schema version, in landing order.
+
+Why: a release engineer needs to know, for every code version, which schema it
+runs on and how one gets there from the schema before it.  Rows are built
+from plain data (the history and the compat verdict of every migration) with
+no I/O, so every rule below is tested in memory.
+
+Decisions (the README repeats them):
+
+* A row is a run of consecutive CLs (landing order) with the same schema.  CLs
+  before the first migration (schema ``None``) are not a row; the caller
+  reports their count (`leading_without_schema`).
+* ``baseline`` folds every CL whose schema is at most the baseline into row 0.
+* With release records, only released CLs are rows' members; unreleased CLs
+  between two releases belong to no row (``rollsafe which`` still answers for
+  them), and a schema that only unreleased CLs carried is folded into the next
+  released row, whose Upgrade cell then covers all of its migrations.
+* The newest row is *open* (unless release records shape the rows): its CL
+  range is "first and later", so commits that do not change the schema do not
+  change the table.  With release records every row is closed: the table then
+  only changes when a record is written, which is a deliberate act.
+* A closed row's CL range runs from its lowest to its highest CL number, so
+  every CL lies in its own row's range; the CLs of other rows inside that
+  range are its out-of-order list.  The open row's range is its first CL and
+  everything above; CLs that land in the open row with a lower number are
+  kept in the data (``rollsafe which``, JSON) but not listed in the table,
+  whose legend states the rule instead, or every such landing would make the
+  committed table stale.
+* The Upgrade cell is ``live`` when every migration the row introduces is
+  live.  ``(inferred)`` marks it when the deciding verdicts came from lint: a
+  ``live`` cell with any undeclared migration, an ``offline`` cell with no
+  migration that *declares* offline.  A migration the branch tip no longer
+  has counts as offline, inferred.
+* A schema that goes down (the head migration deleted) opens a row of its own
+  that introduces nothing, lists the removed versions and is ``offline``: a
+  database already at the removed version must be migrated down by code that
+  still has its down file, because golang-migrate refuses a version it has no
+  file for.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from rollsafe.catalogue import versions_of
+
+if TYPE_CHECKING:
+    from rollsafe.history import CodeVersion, History
+
+Compat = Literal["live", "offline"]
+
+
+class Verdict(Protocol):
+    """What rows need from lint's ``CompatVerdict``: the compat and whether it was inferred.
+
+    A protocol rather than an import, so row building stays independent of the
+    linter (any object with these attributes will do, e.g. a declared compat).
+    """
+
+    @property
+    def compat(self) -> Compat: ...
+
+    @property
+    def inferred(self) -> bool: ...
+
+    @property
+    def reasons(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class OutOfOrder:
+    """A CL whose number falls in a row's CL range although it landed in another row.
+
+    Why: Gerrit numbers a change when it is uploaded, not when it lands, so a
+    reader who sees "CL range 1549-1560" must be told that CL 1556 landed after
+    the newer schema did.  ``anchor`` is the first CL of the newer of the two
+    rows: the CL the out-of-order one landed after (or before).
+    """
+
+    version: CodeVersion
+    row: int
+    schema: int | None
+    anchor: CodeVersion
+    newer: bool
+
+    def sentence(self) -> str:
+        """``CL 1556 landed after 1565: it ships the newer schema (row 4, schema 4)``."""
+        when, which = ("after", "newer") if self.newer else ("before", "older")
+        if self.version.commit == self.anchor.commit:
+            # The CL that brought the newer schema, inside the older row's range.
+            return (
+                f"CL {self.version.cl} brought the newer schema (row {self.row}, schema "
+                f"{_schema_text(self.schema)})"
+            )
+        return (
+            f"CL {self.version.cl} landed {when} {self.anchor.cl}: it ships the {which} "
+            f"schema (row {self.row}, schema {_schema_text(self.schema)})"
+        )
+
+
+@dataclass(frozen=True)
+class Row:
+    """One shipped schema version and the CLs that ship it.
+
+    ``migrations`` are the versions this row introduced, ``(previous, schema]``;
+    ``removed`` the versions that disappeared when the schema went down.
+    ``upgrade`` says how one gets here from the previous row (``None`` for
+    row 0); ``inferred`` marks an Upgrade cell that came from lint inference
+    rather than a ``-- compat:`` declaration.  ``baseline`` is set on row 0
+    when a baseline folded migrations into it.
+    """
+
+    id: int
+    schema: int | None
+    previous: int | None
+    migrations: tuple[int, ...]
+    versions: tuple[CodeVersion, ...]
+    upgrade: Compat | None
+    inferred: bool
+    notes: tuple[str, ...] = ()
+    out_of_order: tuple[OutOfOrder, ...] = ()
+    open: bool = False
+    removed: tuple[int, ...] = ()
+    baseline: int | None = None
+
+    @property
+    def first(self) -> CodeVersion:
+        """The CL that opened the row (first to land with its schema)."""
+        return self.versions[0]
+
+    @property
+    def last(self) -> CodeVersion:
+        """The newest CL of the row: where an upgrade plan stops within it."""
+        return self.versions[-1]
+
+    @property
+    def numeric_range(self) -> tuple[int, int | None] | None:
+        """The CL numbers the row's CL range covers; ``None`` when CLs have no numbers (tags).
+
+        A closed row covers its lowest to its highest CL number, so every CL
+        of the row lies inside its own range.  The open row covers its first
+        CL's number and everything above (``hi`` is ``None``): CLs that land
+        later join it whatever their number, and listing each of those would
+        change the table with every commit.
+        """
+        if self.open:
+            return None if self.first.number is None else (self.first.number, None)
+        numbers = [v.number for v in self.versions if v.number is not None]
+        if not numbers:
+            return None
+        return (min(numbers), max(numbers))
+
+    def cl_range(self) -> str:
+        """The CL range as the table prints it: ``1549-1560``, ``1565`` or ``1565 and later``."""
+        if self.open:
+            return f"{self.first.cl} and later"
+        span = self.numeric_range
+        if span is None:
+            low, high = self.first.cl, self.last.cl
+        else:
+            low, high = str(span[0]), str(span[1])
+        return low if low == high else f"{low}-{high}"
+
+    def schema_range(self) -> str:
+        """The versions the row introduced: ``5``, ``4-5``, ``up to 3 (baseline)``, ...
+
+        A row whose schema went down introduces nothing: ``6 (down from 7)``.
+        """
+        if self.baseline is not None:
+            if self.schema == self.baseline:
+                return f"up to {self.baseline} (baseline)"
+            return f"up to {_schema_text(self.schema)} (baseline {self.baseline})"
+        if self.removed and not self.migrations:
+            return f"{_schema_text(self.schema)} (down from {_schema_text(self.previous)})"
+        if not self.migrations:
+            return _schema_text(self.schema)
+        low, high = self.migrations[0], self.migrations[-1]
+        return str(low) if low == high else f"{low}-{high}"
+
+    def upgrade_text(self) -> str:
+        """The Upgrade cell: ``live``, ``offline``, ``offline (inferred)``; ``-`` for row 0."""
+        if self.upgrade is None:
+            return "-"
+        return f"{self.upgrade} (inferred)" if self.inferred else self.upgrade
+
+
+def _schema_text(schema: int | None) -> str:
+    return "none" if schema is None else str(schema)
+
+
+@dataclass(frozen=True)
+class _Missing:
+    """The verdict of a migration the branch tip no longer has: assume the worst, say so."""
+
+    compat: Compat = "offline"
+    inferred: bool = True
+    reasons: tuple[str, ...] = ()
+
+
+def leading_without_schema(history: History) -> int:
+    """How many CLs landed before the first migration: they ship no schema, so no row."""
+    count = 0
+    for version in history.versions:
+        if version.schema is not None:
+            break
+        count += 1
+    return count
+
+
+def rows_from(
+    history: History,
+    compat: Mapping[int, Verdict],
+    notes: Mapping[int, str],
+    *,
+    baseline: int | None = None,
+    released: Collection[str] | None = None,
+    irreversible: Collection[int] = (),
+) -> tuple[Row, ...]:
+    """Group the CLs of ``history`` into rows of equal schema, in landing order.
+
+    ``compat`` and ``notes`` are keyed by migration version (from the branch
+    tip's catalogue and lint); ``released`` limits rows to those CLs (release
+    records); ``irreversible`` names versions without a down file so the Notes
+    say so.  Pure: the same inputs give the same rows.
+    """
+    members = [v for v in history.versions if released is None or v.cl in released]
+    groups: list[list[CodeVersion]] = []
+    folding = baseline is not None  # still inside the leading baseline group
+    for version in members:
+        if version.schema is None and not groups:
+            continue  # before the first migration: no schema shipped yet
+        if folding:
+            if version.schema is not None and baseline is not None and version.schema <= baseline:
+                if not groups:
+                    groups.append([])
+                groups[-1].append(version)
+                continue
+            folding = False
+        if groups and groups[-1][-1].schema == version.schema:
+            groups[-1].append(version)
+        else:
+            groups.append([version])
+
+    present_in = _VersionCache(history.folder)
+    rows: list[Row] = []
+    for index, group in enumerate(groups):
+        is_baseline = index == 0 and baseline is not None and _folded(group, baseline)
+        schema: int | None
+        if is_baseline:
+            anchor = group[-1]
+            schema = max(v.schema for v in group if v.schema is not None)
+        else:
+            anchor = group[0]
+            schema = anchor.schema
+        present = present_in(anchor.migrations)
+        previous = rows[-1].schema if rows else None
+        removed: tuple[int, ...] = ()
+        if not rows:
+            introduced = tuple(sorted(v for v in present if schema is None or v <= schema))
+        elif schema is not None and (previous is None or schema > previous):
+            introduced = tuple(
+                sorted(v for v in present if (previous is None or v > previous) and v <= schema)
+            )
+        else:
+            introduced = ()
+            floor = -1 if schema is None else schema
+            before = present_in(groups[index - 1][-1].migrations)
+            removed = tuple(sorted(v for v in before - present if v > floor))
+        if rows:
+            upgrade, inferred, extra = _upgrade(introduced, removed, compat)
+        else:
+            upgrade, inferred, extra = None, False, ()
+        if is_baseline:
+            row_notes: tuple[str, ...] = (
+                f"Baseline: migrations up to {baseline} are folded into row 0.",
+            )
+        else:
+            row_notes = _notes(introduced, notes, irreversible)
+        rows.append(
+            Row(
+                id=index,
+                schema=schema,
+                previous=previous,
+                migrations=introduced,
+                versions=tuple(group),
+                upgrade=upgrade,
+                inferred=inferred,
+                notes=(*row_notes, *extra),
+                removed=removed,
+                baseline=baseline if is_baseline else None,
+            )
+        )
+    if rows and released is None:
+        rows[-1] = dataclasses.replace(rows[-1], open=True)
+    return _with_out_of_order(rows)
+
+
+class _VersionCache:
+    """Up versions of a folder mapping, parsing each distinct path once.
+
+    Why: the same few hundred paths appear in the mapping of every row; a
+    history of 50,000 commits and 500 rows would otherwise parse them
+    hundreds of thousands of times.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.known: dict[str, int | None] = {}
+
+    def __call__(self, migrations: Mapping[str, str]) -> set[int]:
+        found: set[int] = set()
+        for path in migrations:
+            if path in self.known:
+                version = self.known[path]
+            else:
+                parsed = versions_of((path,), self.folder)
+                version = next(iter(parsed)) if parsed else None
+                self.known[path] = version
+            if version is not None:
+                found.add(version)
+        return found
+
+
+def _upgrade(
+    introduced: Sequence[int], removed: Sequence[int], compat: Mapping[int, Verdict]
+) -> tuple[Compat, bool, tuple[str, ...]]:
+    """The Upgrade cell of a row from the verdicts of the migrations it introduces.
+
+    ``live`` only when every migration is live; ``inferred`` when the deciding
+    verdicts came from lint: for ``live`` any inferred verdict, for
+    ``offline`` only when no migration *declares* offline (a declared offline
+    is certain whatever lint inferred for the others).
+    """
+    if removed:
+        listed = ", ".join(str(v) for v in removed)
+        return (
+            "offline",
+            False,
+            (
+                f"Schema goes down: migration {listed} was removed from the folder. A database "
+                "already past this schema must be migrated down by code that still has the down "
+                "file before this code starts (golang-migrate refuses a version it has no file "
+                "for).",
+            ),
+        )
+    verdicts = {v: compat.get(v) or _Missing() for v in introduced}
+    offline = [v for v, verdict in verdicts.items() if verdict.compat == "offline"]
+    extra: list[str] = []
+    missing = [v for v in introduced if v not in compat]
+    if missing:
+        listed = ", ".join(str(v) for v in missing)
+        extra.append(
+            f"Migration {listed} is not in the folder at the branch tip; taken as offline."
+        )
+    if not offline:
+        return "live", any(verdict.inferred for verdict in verdicts.values()), tuple(extra)
+    declared = any(not verdicts[v].inferred for v in offline)
+    if not declared:
+        reasons = [
+            f"{v} ({', '.join(verdicts[v].reasons)})" if verdicts[v].reasons else str(v)
+            for v in offline
+            if v not in missing
+        ]
+        if reasons:
+            extra.append(f"Offline inferred by lint: {'; '.join(reasons)}.")
+    return "offline", not declared, tuple(extra)
+
+
+def _notes(
+    introduced: Sequence[int], notes: Mapping[int, str], irreversible: Collection[int]
+) -> tuple[str, ...]:
+    """The migrations' ``-- note:`` texts, then which of them cannot be undone."""
+    texts = [notes[v].strip() for v in introduced if notes.get(v, "").strip()]
+    gone = [v for v in introduced if v in irreversible]
+    if gone:
+        listed = ", ".join(str(v) for v in gone)
+        texts.append(f"Irreversible: migration {listed} has no down file.")
+    return tuple(texts)
+
+
+def _folded(group: Sequence[CodeVersion], baseline: int) -> bool:
+    """Whether a group is the leading baseline group (every schema at most the baseline)."""
+    return all(v.schema is not None and v.schema <= baseline for v in group)
+
+
+def _with_out_of_order(rows: list[Row]) -> tuple[Row, ...]:
+    """Attach to every row the CLs of other rows whose number lies in its CL range."""
+    numbered = sorted(
+        (
+            (v.number, v.position, row.id, v)
+            for row in rows
+            for v in row.versions
+            if v.number is not None
+        ),
+        key=lambda item: (item[0], item[1]),
+    )
+    numbers = [item[0] for item in numbered]
+    result: list[Row] = []
+    for row in rows:
+        span = row.numeric_range
+        if span is None:
+            result.append(row)
+            continue
+        low, high = span
+        start = bisect.bisect_left(numbers, low)
+        stop = len(numbers) if high is None else bisect.bisect_right(numbers, high)
+        entries: list[OutOfOrder] = []
+        for _number, _position, owner, version in numbered[start:stop]:
+            if owner == row.id:
+                continue
+            other = rows[owner]
+            newer = owner > row.id
+            entries.append(
+                OutOfOrder(
+                    version=version,
+                    row=owner,
+                    schema=other.schema,
+                    anchor=other.first if newer else row.first,
+                    newer=newer,
+                )
+            )
+        result.append(dataclasses.replace(row, out_of_order=tuple(entries)))
+    return tuple(result)
+
+
+def row_index(rows: Sequence[Row]) -> dict[str, int]:
+    """Commit id -> row id, to find the row of a CL in one lookup."""
+    return {version.commit: row.id for row in rows for version in row.versions}
+
+
+def out_of_order_for(rows: Sequence[Row], version: CodeVersion) -> tuple[OutOfOrder, ...]:
+    """Every out-of-order entry about one CL (``rollsafe which`` explains them)."""
+    return tuple(
+        entry
+        for row in rows
+        for entry in row.out_of_order
+        if entry.version.commit == version.commit
+    )
