@@ -21,7 +21,9 @@ Compat = Literal["live", "offline"]
 Direction = Literal["up", "down"]
 
 #: golang-migrate's file name, restricted to what DESIGN.md allows.
-FILE_NAME = re.compile(r"^(?P<version>[0-9]+)_(?P<title>[A-Za-z0-9_-]+)\.(?P<direction>up|down)\.sql$")
+FILE_NAME = re.compile(
+    r"^(?P<version>[0-9]+)_(?P<title>[A-Za-z0-9_-]+)\.(?P<direction>up|down)\.sql$"
+)
 #: A directive line: ``-- key: value`` with a lower-case key right before the colon.
 DIRECTIVE = re.compile(r"^--\s*(?P<key>[a-z][a-z-]*):\s*(?P<value>.*?)\s*$")
 #: Rule ids in ``-- lint: ignore``: kebab-case words.

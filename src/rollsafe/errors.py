@@ -73,7 +73,7 @@ class UnknownCLError(RollsafeError):
     def __init__(self, cl: str, *, fix: str | None = None) -> None:
         self.cl = cl
         super().__init__(
-            f"CL {cl} is not a code version on this branch",
+            "not a code version on this branch",
             where=f"CL {cl}",
             fix=fix or "run `rollsafe release-table --format json` to list the known CLs",
         )
@@ -138,3 +138,77 @@ class CheckFailed(RollsafeError):
     """A check ran and found a problem (stale table, lint errors, a failing upgrade pair)."""
 
     exit_code = EXIT_CHECK_FAILED
+
+
+class PlanError(RollsafeError):
+    """An upgrade plan cannot be made as asked: a downgrade, a CL that is in no row."""
+
+
+class DeployingFileError(RollsafeError):
+    """The DEPLOYING file cannot hold the table: malformed markers, unreadable text."""
+
+
+class QueryFileError(RollsafeError):
+    """A query file (sqlc style, ``-- name: X :kind`` headers) cannot be read as queries."""
+
+    def __init__(self, what: str, *, file: str, line: int | None = None, fix: str | None = None):
+        self.file = file
+        self.line = line
+        super().__init__(what, where=at(file, line), fix=fix)
+
+
+class FixtureError(RollsafeError):
+    """An upgrade fixture folder (``tests/upgrade/<version>/``) is malformed."""
+
+    def __init__(self, what: str, *, file: str, line: int | None = None, fix: str | None = None):
+        self.file = file
+        self.line = line
+        super().__init__(what, where=at(file, line), fix=fix)
+
+
+def _versions(known: tuple[int, ...]) -> str:
+    """A short list of versions for a message: all of them, or the ends of a long list."""
+    if not known:
+        return "none"
+    shown = [str(v) for v in known]
+    return ", ".join(shown) if len(shown) <= 8 else f"{', '.join(shown[:3])}, ..., {shown[-1]}"
+
+
+class UnknownVersion(DatabaseError):
+    """A target version (``--to``, ``--down-to``, ``--goto``, ``--force``) is not a migration."""
+
+    def __init__(self, version: int, *, folder: str, known: tuple[int, ...]) -> None:
+        self.version = version
+        super().__init__(
+            f"version {version} is not a migration in this folder",
+            where=folder,
+            fix=f"known versions: {_versions(known)}",
+        )
+
+
+class IrreversibleMigration(DatabaseError):
+    """A migration on the way down has no down file; nothing was run."""
+
+    def __init__(self, version: int, *, file: str) -> None:
+        self.version = version
+        self.file = file
+        super().__init__(
+            f"migration {version} has no down file, so it cannot be undone; nothing was run",
+            where=file,
+            fix="write the .down.sql file, or restore a backup instead of migrating down",
+        )
+
+
+class DatabaseAhead(DatabaseError):
+    """The database's version is newer than every migration this code knows."""
+
+    def __init__(self, version: int, *, head: int | None, where: str) -> None:
+        self.version = version
+        self.head = head
+        super().__init__(
+            f"database is at version {version}, newer than this code's newest migration "
+            f"({'none' if head is None else head})",
+            where=where,
+            fix="migrate with the newer code; old code may run on a newer schema in a rolling "
+            "upgrade, so plain `migrate` leaves it alone",
+        )

@@ -1,0 +1,121 @@
+"""The ``rollsafe`` console script: one parser, one place where errors become exit codes.
+
+Why: release engineers without invoke need the same commands, and CI needs
+one clean line and a stable exit code for every failure.  Each command
+module under ``rollsafe.commands`` registers its own sub-command through
+`Registry.add`, so the CLI stays a thin dispatcher over typed functions that
+invoke and nox call too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rollsafe.config import Config, load_config
+from rollsafe.errors import RollsafeError
+
+#: A sub-command handler: the loaded config and the parsed flags in, an exit code out.
+Handler = Callable[[Config, argparse.Namespace], int]
+
+#: Modules that register sub-commands, in the order ``rollsafe --help`` lists them.
+COMMAND_MODULES = (
+    "rollsafe.commands.table",
+    "rollsafe.commands.lint",
+    "rollsafe.commands.migrate",
+    "rollsafe.commands.pairs",
+)
+
+#: Flags that override ``[tool.rollsafe]`` keys, on every sub-command.
+CONFIG_FLAGS: tuple[tuple[str, str], ...] = (
+    ("migrations", "migrations folder, relative to the repository"),
+    ("deploying", "the DEPLOYING file that holds the table"),
+    ("releases", "folder of release records"),
+    ("fixtures", "folder of upgrade fixtures (<version>/seed.sql, check.sql, fixture.py)"),
+    ("queries", "comma-separated globs of the code's query files"),
+    ("cl-strategy", "how code versions are named: auto, gerrit, ordinal or tag"),
+    ("tag-glob", "tags that are versions, with --cl-strategy tag (default v*)"),
+    ("branch", "release branch (default: the checked-out branch)"),
+    ("baseline", "fold every migration up to this version into row 0"),
+    ("migrations-table", "golang-migrate's state table (x-migrations-table)"),
+    ("engine", "throwaway database engine: auto, postgres, cockroach or external"),
+)
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options every sub-command accepts, so the tool runs against any repository unedited."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--repo", default=None, help="the git repository (default: here)")
+    common.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (for bug reports)"
+    )
+    group = common.add_argument_group("configuration (overrides [tool.rollsafe])")
+    for flag, text in CONFIG_FLAGS:
+        group.add_argument(f"--{flag}", dest=f"config_{flag.replace('-', '_')}", help=text)
+    return common
+
+
+@dataclass
+class Registry:
+    """What command modules use to add their sub-commands."""
+
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
+    common: argparse.ArgumentParser
+
+    def add(self, name: str, help: str, handler: Handler) -> argparse.ArgumentParser:
+        """Add sub-command ``name`` with the common options; returns its parser for flags."""
+        parser = self.subparsers.add_parser(
+            name, help=help, description=help, parents=[self.common]
+        )
+        parser.set_defaults(handler=handler)
+        return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole parser; each command module's ``register(registry)`` adds its part."""
+    parser = argparse.ArgumentParser(
+        prog="rollsafe",
+        description="Which code version ships which schema, and is every upgrade step safe.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    registry = Registry(subparsers=subparsers, common=_common_options())
+    for module_name in COMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        module.register(registry)
+    return parser
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    """Load the configuration of ``--repo`` with the flags that were given."""
+    overrides = {
+        key[len("config_") :]: value
+        for key, value in vars(args).items()
+        if key.startswith("config_")
+    }
+    return load_config(args.repo, overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one sub-command; a `RollsafeError` becomes one line on stderr and its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from(args)
+        handler: Handler = args.handler
+        return handler(config, args)
+    except RollsafeError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"rollsafe: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("rollsafe: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through the console script
+    sys.exit(main())
