@@ -24,11 +24,12 @@ Direction = Literal["up", "down"]
 FILE_NAME = re.compile(
     r"^(?P<version>[0-9]+)_(?P<title>[A-Za-z0-9_-]+)\.(?P<direction>up|down)\.sql$"
 )
-#: A directive line: ``-- key: value`` with a lower-case key right before the colon.
-DIRECTIVE = re.compile(r"^--\s*(?P<key>[a-z][a-z-]*):\s*(?P<value>.*?)\s*$")
+#: A directive line: ``-- key: value`` with a lower-case key right before the colon
+#: (not a URL: ``-- https://tracker/123`` is prose).
+DIRECTIVE = re.compile(r"^--\s*(?P<key>[a-z][a-z-]*):(?!//)\s*(?P<value>.*?)\s*$")
 #: Rule ids in ``-- lint: ignore``: kebab-case words.
 RULE_ID = re.compile(r"^[a-z][a-z0-9-]*$")
-KNOWN_DIRECTIVES = ("compat", "note", "lint")
+KNOWN_DIRECTIVES = ("compat", "note", "lint", "transaction")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class Directives:
     note: str | None = None
     lint_ignore: frozenset[str] = frozenset()
     lint_ignore_line: int | None = None
+    #: ``-- transaction: none``: run outside a transaction block (golang-migrate's
+    #: dirty-first protocol), for statements PostgreSQL refuses inside one.
+    no_transaction: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,9 @@ def parse_directives(text: str, *, file: str) -> Directives:
     note_line: int | None = None
     ignores: set[str] = set()
     ignore_line: int | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
+    transaction_line: int | None = None
+    # An editor's byte order mark would hide the first directive line.
+    for number, raw in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
         line = raw.strip()
         if not line:
             continue
@@ -167,8 +173,8 @@ def parse_directives(text: str, *, file: str) -> Directives:
                 f"unknown directive `{key}`",
                 file=file,
                 line=number,
-                fix="known directives: compat, note, lint (a prose comment must not start "
-                "with a lower-case word and a colon)",
+                fix="known directives: compat, note, lint, transaction (a prose comment must "
+                "not start with a lower-case word and a colon)",
             )
         if key == "compat":
             if compat_line is not None:
@@ -184,6 +190,22 @@ def parse_directives(text: str, *, file: str) -> Directives:
                 )
             compat = "live" if value == "live" else "offline"
             compat_line = number
+        elif key == "transaction":
+            if transaction_line is not None:
+                raise CatalogueError(
+                    f"duplicate `transaction` directive (first on line {transaction_line})",
+                    file=file,
+                    line=number,
+                    fix="keep one",
+                )
+            if value != "none":
+                raise CatalogueError(
+                    f"bad transaction value `{value}`",
+                    file=file,
+                    line=number,
+                    fix="the only value is `none`, to run outside a transaction block",
+                )
+            transaction_line = number
         elif key == "note":
             if note_line is not None:
                 raise CatalogueError(
@@ -230,6 +252,7 @@ def parse_directives(text: str, *, file: str) -> Directives:
         note=note,
         lint_ignore=frozenset(ignores),
         lint_ignore_line=ignore_line,
+        no_transaction=transaction_line is not None,
     )
 
 

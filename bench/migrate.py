@@ -1,0 +1,169 @@
+"""Benchmark: `Migrator.up` over generated migrations against ``psql`` applying the same files.
+
+Why: the upgrade pair tests run the migrator hundreds of times, so it must
+cost no more than the plainest way to apply SQL files: ``psql`` reading them
+in one session (the floor).  Also timed: starting the throwaway PostgreSQL
+and cloning a migrated database from a template, which is what reaching a
+schema version costs in the pair tests instead of a replay.
+
+    python bench/migrate.py [--count 300] [--repeat 3]
+
+Every figure is the best of ``--repeat`` runs, all in the same run on the
+same server, each on a fresh empty database; the result is a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rollsafe.catalogue import load_catalogue
+from rollsafe.engines import PostgresServer, Server, ephemeral_server, find_postgres_bindir
+from rollsafe.migrator import Migrator
+
+
+def write_migrations(folder: Path, count: int) -> list[Path]:
+    """``count`` migrations of the usual mix: a table, an index, rows, a column on the last one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for version in range(1, count + 1):
+        up = folder / f"{version:06d}_step_{version}.up.sql"
+        lines = [
+            "-- compat: live",
+            f"CREATE TABLE t{version} (",
+            "    id bigserial PRIMARY KEY,",
+            "    name text NOT NULL,",
+            "    created_at timestamptz NOT NULL DEFAULT now()",
+            ");",
+            f"CREATE INDEX t{version}_name_idx ON t{version} (name);",
+            f"INSERT INTO t{version} (name) VALUES ('a'), ('b'), ('c');",
+        ]
+        if version > 1:
+            lines.append(f"ALTER TABLE t{version - 1} ADD COLUMN next_id bigint;")
+        up.write_text("\n".join(lines) + "\n")
+        (folder / f"{version:06d}_step_{version}.down.sql").write_text(f"DROP TABLE t{version};\n")
+        files.append(up)
+    return files
+
+
+def best(repeat: int, run: Callable[[], float]) -> float:
+    return min(run() for _ in range(repeat))
+
+
+def psql_binary() -> str:
+    found = shutil.which("psql")
+    if found:
+        return found
+    folder = find_postgres_bindir()
+    if folder is not None and (folder / "psql").is_file():
+        return str(folder / "psql")
+    raise SystemExit("bench needs psql (apt-get install postgresql-client)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=300, help="migrations to generate")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (best is kept)")
+    args = parser.parse_args()
+    psql = psql_binary()
+    work = Path(tempfile.mkdtemp(prefix="rollsafe-bench-"))
+    try:
+        files = write_migrations(work / "migrations", args.count)
+        catalogue_root = work
+
+        starts = []
+        for _ in range(args.repeat):
+            began = time.perf_counter()
+            with ephemeral_server("postgres"):
+                starts.append(time.perf_counter() - began)
+
+        with ephemeral_server("postgres") as server:
+            assert isinstance(server, PostgresServer)
+
+            def timed_psql(single: bool) -> Callable[[], float]:
+                def run() -> float:
+                    db = server.create_database()
+                    command = [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db.dsn]
+                    if single:
+                        command.append("-1")
+                    command += [arg for f in files for arg in ("-f", str(f))]
+                    began = time.perf_counter()
+                    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+                    elapsed = time.perf_counter() - began
+                    server.drop(db)
+                    return elapsed
+
+                return run
+
+            def timed_migrator() -> float:
+                db = server.create_database()
+                began = time.perf_counter()
+                catalogue = load_catalogue(catalogue_root, "migrations")
+                with Migrator(db.dsn, catalogue) as migrator:
+                    applied = migrator.up()
+                elapsed = time.perf_counter() - began
+                assert len(applied) == args.count
+                server.drop(db)
+                return elapsed
+
+            # Interleaved so that a warm cache or a busy moment favours no one.
+            floor_single: list[float] = []
+            floor_auto: list[float] = []
+            ours: list[float] = []
+            for _ in range(args.repeat):
+                floor_single.append(timed_psql(True)())
+                floor_auto.append(timed_psql(False)())
+                ours.append(timed_migrator())
+            clone_time, snapshot_time = clone_figures(server, catalogue_root, args.repeat)
+
+        floor = min(min(floor_single), min(floor_auto))
+        migrator_best = min(ours)
+        rows = [
+            ("psql -1, one session, one transaction", min(floor_single), floor),
+            ("psql, one session, autocommit", min(floor_auto), floor),
+            ("Migrator.up (one transaction per migration)", migrator_best, floor),
+        ]
+        print(f"{args.count} migrations, best of {args.repeat}\n")
+        print("| what | seconds | vs floor |")
+        print("| --- | ---: | ---: |")
+        for name, seconds, base in rows:
+            print(f"| {name} | {seconds:.3f} | {seconds / base:.2f}x |")
+        print(f"| engine start (initdb + postgres ready) | {min(starts):.3f} | |")
+        print(
+            f"| snapshot of the {args.count}-migration database "
+            f"(CREATE DATABASE ... TEMPLATE) | {snapshot_time:.3f} | |"
+        )
+        print(
+            f"| clone from the snapshot | {clone_time:.3f} | "
+            f"{clone_time / migrator_best:.2f}x of a replay |"
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def clone_figures(server: Server, root: Path, repeat: int) -> tuple[float, float]:
+    """Best clone and snapshot times of a database migrated to the newest version."""
+    source = server.create_database()
+    with Migrator(source.dsn, load_catalogue(root, "migrations")) as migrator:
+        migrator.up()
+    began = time.perf_counter()
+    snapshot = server.snapshot(source, "bench_snapshot")
+    snapshot_time = time.perf_counter() - began
+    clones = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        clone = server.clone(snapshot)
+        clones.append(time.perf_counter() - began)
+        server.drop(clone)
+    server.drop(snapshot)
+    server.drop(source)
+    return min(clones), snapshot_time
+
+
+if __name__ == "__main__":
+    main()

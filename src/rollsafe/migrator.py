@@ -1,0 +1,683 @@
+"""A golang-migrate compatible migration runner on psycopg 3.
+
+Why: Go components that embed golang-migrate and this tool must share one
+database, so the state lives in golang-migrate's table
+(``schema_migrations(version bigint not null primary key, dirty boolean not
+null)``, one row) and the lock is the one golang-migrate takes (the same
+advisory lock id on PostgreSQL, the same lock table row on CockroachDB).  On
+top of that protocol the runner adds what golang-migrate's users keep asking
+for: on PostgreSQL each migration and its version change commit in one
+transaction, so a failure leaves the previous clean version instead of a
+dirty one, and every failure names the file and line of the statement.
+
+How a file runs:
+
+* PostgreSQL, transactional (the default): the file is sent as one
+  multi-statement query wrapped as ``BEGIN; <file>; <version change>;
+  COMMIT`` — one round trip per migration.  libpq returns one result per
+  statement, so the count of results before the error is the index of the
+  failing statement, mapped to its line with pglast's statement splitter.
+* Files PostgreSQL cannot run inside a transaction block — detected with
+  pglast (``CREATE/DROP INDEX CONCURRENTLY``, ``REINDEX ... CONCURRENTLY``,
+  ``REINDEX DATABASE/SYSTEM``, ``VACUUM``, ``CLUSTER`` without a table,
+  ``DETACH PARTITION ... CONCURRENTLY``, ``CREATE/DROP DATABASE``,
+  ``ALTER DATABASE ... SET TABLESPACE``, tablespaces, ``ALTER SYSTEM``,
+  subscriptions, ``DISCARD ALL``, files with their own ``BEGIN``/``COMMIT``)
+  or declared with a ``-- transaction: none`` line in the comment block at
+  the top — and every migration on CockroachDB (which commits DDL on its
+  own) follow golang-migrate's protocol: the version is marked dirty, the
+  statements run one by one in autocommit, then the version is marked clean;
+  a failure leaves it dirty until `Migrator.force`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import pglast
+import psycopg
+from pglast import parser as pg_parser
+from psycopg import pq
+
+from rollsafe._db import (
+    Connection,
+    Flavor,
+    ServerError,
+    connect,
+    decode_position,
+    flavor_of,
+    line_of,
+    parse_target,
+    quote_ident,
+    run_script,
+    scrub,
+)
+from rollsafe.catalogue import Catalogue
+from rollsafe.errors import (
+    DatabaseAhead,
+    DatabaseError,
+    DirtyDatabase,
+    IrreversibleMigration,
+    MigrationFailed,
+    UnknownVersion,
+)
+
+DEFAULT_TABLE = "schema_migrations"
+#: golang-migrate's CockroachDB driver keeps its lock in this table.
+DEFAULT_LOCK_TABLE = "schema_lock"
+#: golang-migrate's ``advisoryLockIdSalt``.
+LOCK_SALT = 1486364155
+#: The marker that forces golang-migrate's non-transactional protocol for a file.
+NO_TRANSACTION = re.compile(r"^--\s*transaction:\s*none\s*$", re.I)
+
+
+@dataclass(frozen=True)
+class Status:
+    """Where a database stands relative to the migrations folder.
+
+    ``ahead`` is true when the database's version is newer than the newest
+    migration this code knows: an old component restarting during a rolling
+    upgrade sees that, and must leave the database alone.
+    """
+
+    version: int | None
+    dirty: bool
+    pending: tuple[int, ...]
+    ahead: bool
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a migration file and where it starts."""
+
+    text: str
+    start: int  # character offset in the file
+    line: int
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+
+def lock_id(database: str, *names: str) -> int:
+    """golang-migrate's ``GenerateAdvisoryLockId``: CRC-32 of the NUL-joined names times a salt.
+
+    The same id means a Go migrator and this one exclude each other.
+    """
+    data = b"\x00".join(name.encode() for name in (database, *names))
+    return (zlib.crc32(data) * LOCK_SALT) & 0xFFFFFFFF
+
+
+def _skip_comments(text: str, start: int, end: int) -> int:
+    """Offset of the first character past whitespace and comments (scanner slices keep them)."""
+    pos = start
+    while pos < end:
+        if text[pos].isspace():
+            pos += 1
+        elif text.startswith("--", pos):
+            newline = text.find("\n", pos)
+            pos = end if newline < 0 else newline + 1
+        elif text.startswith("/*", pos):
+            depth, pos = 1, pos + 2
+            while pos < end and depth:
+                if text.startswith("/*", pos):
+                    depth, pos = depth + 1, pos + 2
+                elif text.startswith("*/", pos):
+                    depth, pos = depth - 1, pos + 2
+                else:
+                    pos += 1
+        else:
+            return pos
+    return start
+
+
+@functools.lru_cache(maxsize=1024)
+def split_statements(sql: str) -> tuple[Statement, ...] | None:
+    """The statements of ``sql`` with their lines, or None when it cannot be split.
+
+    PostgreSQL's parser first (exact), its scanner second (works for
+    CockroachDB-only syntax the parser rejects); None means run the whole
+    file at once and report no line unless the server gives a position.
+    """
+    for with_parser in (True, False):
+        try:
+            slices: Sequence[slice] = pglast.split(sql, with_parser=with_parser, only_slices=True)
+        except pg_parser.ParseError:
+            continue
+        statements = []
+        for part in slices:
+            start = _skip_comments(sql, part.start, part.stop)
+            statements.append(Statement(sql[start : part.stop], start, line_of(sql, start)))
+        return tuple(statements)
+    return None
+
+
+def _reason(kind: str, node: dict[str, Any]) -> str | None:
+    """Why PostgreSQL refuses this statement in a transaction block, or None."""
+    concurrent = bool(node.get("concurrent"))
+    if kind == "TransactionStmt":
+        if node.get("kind") not in (
+            "TRANS_STMT_SAVEPOINT",
+            "TRANS_STMT_RELEASE",
+            "TRANS_STMT_ROLLBACK_TO",
+        ):
+            return "the file controls its own transactions (BEGIN/COMMIT)"
+        return None
+    if kind == "IndexStmt" and concurrent:
+        return "CREATE INDEX CONCURRENTLY"
+    if kind == "DropStmt" and concurrent:
+        return "DROP INDEX CONCURRENTLY"
+    if kind == "ReindexStmt":
+        params = node.get("params") or []
+        names = {p.get("DefElem", {}).get("defname") for p in params if isinstance(p, dict)}
+        if "concurrently" in names:
+            return "REINDEX CONCURRENTLY"
+        if node.get("kind") in ("REINDEX_OBJECT_DATABASE", "REINDEX_OBJECT_SYSTEM"):
+            return "REINDEX DATABASE/SYSTEM"
+        return None
+    if kind == "VacuumStmt":
+        return "VACUUM" if node.get("is_vacuumcmd") else None
+    if kind == "ClusterStmt":
+        return None if node.get("relation") else "CLUSTER without a table"
+    if kind == "AlterTableStmt":
+        for cmd in node.get("cmds") or []:
+            detail = cmd.get("AlterTableCmd", {}) if isinstance(cmd, dict) else {}
+            partition = detail.get("def", {}).get("PartitionCmd", {})
+            if detail.get("subtype") == "AT_DetachPartition" and partition.get("concurrent"):
+                return "DETACH PARTITION CONCURRENTLY"
+        return None
+    if kind == "AlterDatabaseStmt":
+        options = node.get("options") or []
+        names = {o.get("DefElem", {}).get("defname") for o in options if isinstance(o, dict)}
+        return "ALTER DATABASE ... SET TABLESPACE" if "tablespace" in names else None
+    if kind == "DiscardStmt":
+        return "DISCARD ALL" if node.get("target") == "DISCARD_ALL" else None
+    return {
+        "CreatedbStmt": "CREATE DATABASE",
+        "DropdbStmt": "DROP DATABASE",
+        "CreateTableSpaceStmt": "CREATE TABLESPACE",
+        "DropTableSpaceStmt": "DROP TABLESPACE",
+        "AlterSystemStmt": "ALTER SYSTEM",
+        "CreateSubscriptionStmt": "CREATE SUBSCRIPTION",
+        "AlterSubscriptionStmt": "ALTER SUBSCRIPTION",
+        "DropSubscriptionStmt": "DROP SUBSCRIPTION",
+    }.get(kind)
+
+
+@functools.lru_cache(maxsize=4096)
+def no_transaction_reason(sql: str) -> str | None:
+    """Why ``sql`` must run outside a transaction block, or None when one transaction fits.
+
+    A file pglast cannot parse runs in a transaction: the server then
+    reports the syntax error with the previous version left clean.
+    """
+    for raw in sql.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("--"):
+            break
+        if NO_TRANSACTION.match(line):
+            return "the file declares `-- transaction: none`"
+    try:
+        tree = json.loads(pg_parser.parse_sql_json(sql))
+    except pg_parser.ParseError:
+        return None
+    for entry in tree.get("stmts", []):
+        for kind, node in entry.get("stmt", {}).items():
+            reason = _reason(kind, node if isinstance(node, dict) else {})
+            if reason:
+                return reason
+    return None
+
+
+class Migrator:
+    """Applies a catalogue's migrations to one database over one psycopg connection.
+
+    Use as a context manager (or call `close`).  Every operation but
+    `status` holds the migration lock for its whole run, so two migrators
+    never interleave, and re-reads the version after taking it.
+    ``x-migrations-table`` / ``x-lock-table`` in a golang-migrate URL are
+    honoured when ``table`` / ``lock_table`` are left at their defaults.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        catalogue: Catalogue,
+        *,
+        table: str = DEFAULT_TABLE,
+        lock_table: str = DEFAULT_LOCK_TABLE,
+        lock_timeout: float = 60.0,
+    ) -> None:
+        self._target = parse_target(dsn)
+        options = self._target.options
+        if table == DEFAULT_TABLE and options.get("x-migrations-table"):
+            table = options["x-migrations-table"]
+        if lock_table == DEFAULT_LOCK_TABLE and options.get("x-lock-table"):
+            lock_table = options["x-lock-table"]
+        self.catalogue = catalogue
+        self.table = table
+        self.lock_table = lock_table
+        self.lock_timeout = lock_timeout
+        self._conn: Connection | None = None
+        self._flavor: Flavor = "postgres"
+        self._qualified = quote_ident(table)
+        self._schema = ""
+        self._name = table
+        self._lock_id = 0
+
+    # -- connection --------------------------------------------------------------------------
+
+    def __enter__(self) -> Migrator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection (a session advisory lock dies with it)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def where(self) -> str:
+        """The database as shown in messages: DSN without password, and the state table."""
+        return f"{self._target.shown} ({self.table})"
+
+    @property
+    def flavor(self) -> Flavor:
+        """``postgres`` or ``cockroach``, known after the first operation."""
+        self._connection()
+        return self._flavor
+
+    def _connection(self) -> Connection:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        conn = connect(self._target, application_name="rollsafe migrate")
+        try:
+            self._flavor = flavor_of(conn)
+            row = conn.execute("SELECT current_database(), current_schema()").fetchone()
+        except psycopg.Error as exc:
+            conn.close()
+            raise self._database_error(exc, "cannot read the database's name") from None
+        database, schema = (str(row[0]), row[1]) if row else ("", None)
+        if self._flavor == "cockroach":
+            # golang-migrate's CockroachDB driver: unqualified names, lock id from the database.
+            self._qualified = quote_ident(self.table)
+            self._lock_id = lock_id(database)
+        else:
+            name = self.table
+            if "." in name:
+                schema, name = name.split(".", 1)
+            if schema is None:
+                conn.close()
+                raise DatabaseError(
+                    "no current schema: search_path names no existing schema",
+                    where=self.where,
+                    fix="create the schema, fix search_path, or give the table as schema.table",
+                )
+            self._schema, self._name = str(schema), name
+            self._qualified = f"{quote_ident(self._schema)}.{quote_ident(name)}"
+            self._lock_id = lock_id(database, self._schema, name)
+        self._conn = conn
+        return conn
+
+    def _database_error(self, exc: psycopg.Error, what: str) -> DatabaseError:
+        return DatabaseError(
+            f"{what}: {scrub(str(exc), self._target.dsn)}",
+            where=self.where,
+            fix="check the database's log and permissions",
+        )
+
+    # -- state table and lock ------------------------------------------------------------------
+
+    def _read_state(self) -> tuple[int | None, bool]:
+        conn = self._connection()
+        try:
+            row = conn.execute(f"SELECT version, dirty FROM {self._qualified} LIMIT 1").fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None, False
+        except psycopg.Error as exc:
+            raise self._database_error(exc, "cannot read the migration state") from None
+        if row is None:
+            return None, False
+        version = int(row[0])
+        # golang-migrate writes -1 (NilVersion) for "no migration" when a first one failed dirty.
+        return (None if version < 0 else version), bool(row[1])
+
+    def _ensure_table(self) -> None:
+        conn = self._connection()
+        try:
+            if self._flavor == "cockroach":
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self._qualified} "
+                    "(version INT NOT NULL PRIMARY KEY, dirty BOOL NOT NULL)"
+                )
+                return
+            # Check first, as golang-migrate does, so a user without CREATE can still migrate.
+            row = conn.execute(
+                "SELECT count(1) FROM information_schema.tables "
+                "WHERE table_schema = %s AND table_name = %s",
+                (self._schema, self._name),
+            ).fetchone()
+            if not row or row[0] == 0:
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self._qualified} "
+                    "(version bigint not null primary key, dirty boolean not null)"
+                )
+        except psycopg.Error as exc:
+            raise self._database_error(exc, "cannot create the migration state table") from None
+
+    def _state_sql(self, version: int | None, dirty: bool) -> str:
+        """SQL that leaves exactly one state row, as golang-migrate's ``SetVersion`` does."""
+        sql = f"DELETE FROM {self._qualified}"
+        if version is not None or dirty:
+            number = -1 if version is None else int(version)
+            sql += (
+                f";\nINSERT INTO {self._qualified} (version, dirty) "
+                f"VALUES ({number}, {'true' if dirty else 'false'})"
+            )
+        return sql
+
+    def _set_state(self, version: int | None, *, dirty: bool) -> None:
+        conn = self._connection()
+        outcome = run_script(conn, f"BEGIN;\n{self._state_sql(version, dirty)};\nCOMMIT")
+        if outcome.error is not None:
+            self._rollback(conn)
+            raise DatabaseError(
+                f"cannot write the migration state: {outcome.error.text}",
+                where=self.where,
+                fix="check the table's permissions",
+            )
+
+    @staticmethod
+    def _rollback(conn: Connection) -> None:
+        if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+            run_script(conn, "ROLLBACK")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        conn = self._connection()
+        if self._flavor == "cockroach":
+            self._lock_cockroach(conn)
+        else:
+            try:
+                conn.execute("SELECT pg_advisory_lock(%s)", (self._lock_id,))
+            except psycopg.Error as exc:
+                raise self._database_error(exc, "cannot take the migration lock") from None
+        try:
+            yield
+        finally:
+            self._unlock(conn)
+
+    def _lock_cockroach(self, conn: Connection) -> None:
+        """Take golang-migrate's lock row, waiting up to ``lock_timeout`` (golang-migrate fails)."""
+        table = quote_ident(self.lock_table)
+        try:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (lock_id INT NOT NULL PRIMARY KEY)")
+        except psycopg.Error as exc:
+            raise self._database_error(exc, "cannot create the lock table") from None
+        deadline = time.monotonic() + self.lock_timeout
+        pause = 0.02
+        while True:
+            try:
+                conn.execute(f"INSERT INTO {table} (lock_id) VALUES (%s)", (self._lock_id,))
+                return
+            except psycopg.errors.UniqueViolation:
+                if time.monotonic() > deadline:
+                    raise DatabaseError(
+                        f"another migrator has held the lock for over {self.lock_timeout:.0f} s",
+                        where=self.where,
+                        fix=f"wait for it; if none runs, DELETE FROM {self.lock_table} "
+                        f"WHERE lock_id = {self._lock_id}",
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+            except psycopg.Error as exc:
+                raise self._database_error(exc, "cannot take the migration lock") from None
+
+    def _unlock(self, conn: Connection) -> None:
+        if conn.closed:
+            return
+        try:
+            self._rollback(conn)
+            if self._flavor == "cockroach":
+                conn.execute(
+                    f"DELETE FROM {quote_ident(self.lock_table)} WHERE lock_id = %s",
+                    (self._lock_id,),
+                )
+            else:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (self._lock_id,))
+        except (psycopg.Error, DatabaseError):
+            # A broken connection released PostgreSQL's session lock already.  A
+            # CockroachDB lock row stays, as with golang-migrate; the next migrator's
+            # timeout message says how to delete it.
+            self.close()
+
+    @contextmanager
+    def _session(self) -> Iterator[int | None]:
+        """Lock, make sure the state table exists, refuse a dirty database; yield the version."""
+        with self._locked():
+            self._ensure_table()
+            version, dirty = self._read_state()
+            if dirty:
+                raise DirtyDatabase(-1 if version is None else version, where=self.where)
+            yield version
+
+    # -- operations ----------------------------------------------------------------------------
+
+    def status(self) -> Status:
+        """The version, dirty flag, pending migrations and whether the database is ahead."""
+        version, dirty = self._read_state()
+        return self._status(version, dirty)
+
+    def _status(self, version: int | None, dirty: bool) -> Status:
+        head = self.catalogue.head
+        ahead = version is not None and (head is None or version > head)
+        pending = tuple(v for v in self.catalogue.versions if version is None or v > version)
+        return Status(version=version, dirty=dirty, pending=pending, ahead=ahead)
+
+    def _target_version(self, version: int | None) -> None:
+        if version is not None and version not in self.catalogue:
+            raise UnknownVersion(
+                version, folder=self.catalogue.folder, known=self.catalogue.versions
+            )
+
+    def _known_current(self, current: int | None) -> None:
+        """The database's version must be one of ours to move from it."""
+        if current is None or current in self.catalogue:
+            return
+        if self._status(current, False).ahead:
+            raise DatabaseAhead(current, head=self.catalogue.head, where=self.where)
+        raise DatabaseError(
+            f"database is at version {current}, which is not a migration in "
+            f"{self.catalogue.folder}",
+            where=self.where,
+            fix="restore the missing migration file, or `--force` the version the schema matches",
+        )
+
+    def up(self, *, strict: bool = False) -> tuple[int, ...]:
+        """Apply every pending migration; returns the versions applied.
+
+        A database ahead of this code is left alone (an old component in a
+        rolling upgrade), unless ``strict``.
+        """
+        with self._session() as current:
+            if current is not None and self._status(current, False).ahead:
+                if strict:
+                    raise DatabaseAhead(current, head=self.catalogue.head, where=self.where)
+                return ()
+            self._known_current(current)
+            return self._apply_up(current, None)
+
+    def up_to(self, version: int) -> tuple[int, ...]:
+        """Apply pending migrations up to and including ``version``."""
+        self._target_version(version)
+        with self._session() as current:
+            self._known_current(current)
+            if current is not None and current > version:
+                raise DatabaseError(
+                    f"database is at version {current}, past {version}",
+                    where=self.where,
+                    fix=f"use --down-to {version} or --goto {version} to go back",
+                )
+            return self._apply_up(current, version)
+
+    def down_to(self, version: int | None) -> tuple[int, ...]:
+        """Undo migrations newer than ``version`` (None: all of them); returns versions undone."""
+        self._target_version(version)
+        with self._session() as current:
+            self._known_current(current)
+            if version is not None and (current is None or current < version):
+                raise DatabaseError(
+                    f"database is at version {'none' if current is None else current}, "
+                    f"below {version}",
+                    where=self.where,
+                    fix=f"use --to {version} to go up",
+                )
+            return self._apply_down(current, version)
+
+    def goto(self, version: int | None) -> tuple[int, ...]:
+        """Move to ``version`` in whichever direction; returns the versions applied or undone."""
+        self._target_version(version)
+        with self._session() as current:
+            self._known_current(current)
+            if version is not None and (current is None or version > current):
+                return self._apply_up(current, version)
+            return self._apply_down(current, version)
+
+    def force(self, version: int | None) -> None:
+        """Set the version and clear the dirty flag without running anything (after a repair)."""
+        self._target_version(version)
+        with self._locked():
+            self._ensure_table()
+            self._set_state(version, dirty=False)
+
+    # -- running files -------------------------------------------------------------------------
+
+    def _apply_up(self, current: int | None, last: int | None) -> tuple[int, ...]:
+        steps = [
+            m
+            for m in self.catalogue
+            if (current is None or m.version > current) and (last is None or m.version <= last)
+        ]
+        applied: list[int] = []
+        for migration in steps:
+            self._run(migration.up_path, migration.up_sql, migration.version)
+            applied.append(migration.version)
+        return tuple(applied)
+
+    def _apply_down(self, current: int | None, last: int | None) -> tuple[int, ...]:
+        migrations = list(self.catalogue)
+        steps = [
+            (index, m)
+            for index, m in reversed(list(enumerate(migrations)))
+            if current is not None and m.version <= current and (last is None or m.version > last)
+        ]
+        # Check every down file before running any: nothing half-done for a missing file.
+        for _, migration in steps:
+            if migration.down_path is None or migration.down_sql is None:
+                raise IrreversibleMigration(migration.version, file=migration.up_path)
+        undone: list[int] = []
+        for index, migration in steps:
+            previous = migrations[index - 1].version if index > 0 else None
+            assert migration.down_path is not None and migration.down_sql is not None
+            self._run(migration.down_path, migration.down_sql, previous)
+            undone.append(migration.version)
+        return tuple(undone)
+
+    def _run(self, file: str, sql: str, new_version: int | None) -> None:
+        if self._flavor == "postgres" and no_transaction_reason(sql) is None:
+            self._run_in_transaction(file, sql, new_version)
+        else:
+            self._run_dirty_first(file, sql, new_version)
+
+    def _run_in_transaction(self, file: str, sql: str, new_version: int | None) -> None:
+        """One round trip: the file and the version change commit together, or neither does."""
+        conn = self._connection()
+        prefix = "BEGIN;\n"
+        script = f"{prefix}{sql}\n;\n{self._state_sql(new_version, False)};\nCOMMIT"
+        outcome = run_script(conn, script)
+        if outcome.error is None:
+            return
+        self._rollback(conn)
+        # Result 0 is BEGIN, so statement i of the file is result i + 1.
+        raise self._failure(file, sql, outcome.completed - 1, outcome.error, len(prefix), False)
+
+    def _run_dirty_first(self, file: str, sql: str, new_version: int | None) -> None:
+        """golang-migrate's protocol: dirty, run statement by statement, clean."""
+        conn = self._connection()
+        self._set_state(new_version, dirty=True)
+        statements = split_statements(sql)
+        pieces = statements if statements is not None else (Statement(sql, 0, 1),)
+        for index, statement in enumerate(pieces):
+            if not statement.text.strip():
+                continue
+            outcome = run_script(conn, statement.text)
+            if outcome.error is not None:
+                self._rollback(conn)
+                whole = statements is None
+                raise self._failure(
+                    file,
+                    sql,
+                    -1 if whole else index,
+                    outcome.error,
+                    -statement.start,
+                    True,
+                )
+        self._set_state(new_version, dirty=False)
+
+    def _failure(
+        self,
+        file: str,
+        sql: str,
+        index: int,
+        error: ServerError,
+        prefix: int,
+        dirty: bool,
+    ) -> MigrationFailed:
+        """Name the file, the line and the statement that failed."""
+        statements = split_statements(sql)
+        offset = decode_position(error.position, prefix, sql)
+        statement: Statement | None = None
+        if statements is not None and 0 <= index < len(statements):
+            statement = statements[index]
+        elif statements is not None and offset is not None:
+            statement = next(
+                (s for s in statements if s.start <= offset <= s.end),
+                None,
+            )
+        if statement is not None:
+            inside = offset is not None and statement.start <= offset <= statement.end
+            line = line_of(sql, offset) if inside and offset is not None else statement.line
+            text = statement.text
+        elif offset is not None:
+            line, text = line_of(sql, offset), sql.strip()
+        elif statements is not None and index >= len(statements):
+            line, text = None, "COMMIT (the version change after the file's statements)"
+        else:
+            line, text = None, sql.strip()
+        return MigrationFailed(
+            file=file,
+            line=line,
+            statement=text,
+            server_message=error.text,
+            hint=error.hint,
+            dirty=dirty,
+        )

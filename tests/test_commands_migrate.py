@@ -1,0 +1,226 @@
+"""``rollsafe migrate``: the operator's command, its DSN handling and its one-line errors.
+
+Why: an operator types a DSN with a password into a terminal whose output
+ends up in CI logs and tickets; the password must never be printed, and a
+typo must give one line and exit code 2, not a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from rollsafe import cli
+from rollsafe._db import mask_dsn, parse_target, scrub
+from rollsafe.commands.migrate import migrate, parse_version, run_migrate
+from rollsafe.config import Config
+from rollsafe.engines import URL_ENV, Database
+from rollsafe.errors import EXIT_BAD_INPUT, ConfigError, DatabaseAhead
+
+MIGRATIONS = {
+    "000001_machines.up.sql": "CREATE TABLE machines (id bigint PRIMARY KEY);\n",
+    "000001_machines.down.sql": "DROP TABLE machines;\n",
+    "000002_sessions.up.sql": "CREATE TABLE sessions (id bigint PRIMARY KEY);\n",
+    "000002_sessions.down.sql": "DROP TABLE sessions;\n",
+}
+PASSWORD = "s3cret-Pa55"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A work tree with a migrations folder (the command reads the work tree, not git)."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for name, text in MIGRATIONS.items():
+        (folder / name).write_text(text)
+    return tmp_path
+
+
+@pytest.fixture
+def only_migrate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console script with just this command, so these tests do not depend on the others."""
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("rollsafe.commands.migrate",))
+
+
+def url_of(db: Database, **query: str) -> str:
+    """A golang-migrate style URL for a database reached over a Unix socket."""
+    parts = conninfo_to_dict(db.dsn)
+    params = {"host": str(parts["host"]), "port": str(parts.get("port", "5432")), **query}
+    tail = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+    return f"postgres://{parts['user']}:{PASSWORD}@/{parts['dbname']}?{tail}"
+
+
+# -- DSNs --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        (
+            "postgresql://alice:s3cret@db.example:5432/app",
+            "postgresql://alice:***@db.example:5432/app",
+        ),
+        ("postgres://alice:p%40ss@/app?host=/run/pg", "postgres://alice:***@/app?host=/run/pg"),
+        (
+            "host=db user=alice password=s3cret dbname=app",
+            "host=db user=alice password=*** dbname=app",
+        ),
+        ("host=db password='a b\\'c' dbname=app", "host=db password=*** dbname=app"),
+        (
+            "postgresql://db/app?user=alice&password=s3cret&sslmode=require",
+            "postgresql://db/app?user=alice&password=***&sslmode=require",
+        ),
+        ("postgresql://alice@db/app", "postgresql://alice@db/app"),
+    ],
+)
+def test_passwords_are_masked_in_every_dsn_form(dsn: str, shown: str) -> None:
+    assert mask_dsn(dsn) == shown
+
+
+def test_scrub_removes_the_password_wherever_it_appears() -> None:
+    dsn = f"postgresql://alice:{PASSWORD}@db/app"
+    assert PASSWORD not in scrub(f"server said {PASSWORD!r} and {dsn}", dsn)
+
+
+def test_golang_migrate_urls_are_accepted() -> None:
+    target = parse_target(
+        f"cockroachdb://root:{PASSWORD}@127.0.0.1:26257/app?sslmode=disable"
+        "&x-migrations-table=deploy_versions&x-lock-table=deploy_lock"
+    )
+    assert target.dsn == f"postgresql://root:{PASSWORD}@127.0.0.1:26257/app?sslmode=disable"
+    assert target.options == {
+        "x-migrations-table": "deploy_versions",
+        "x-lock-table": "deploy_lock",
+    }
+    assert PASSWORD not in target.shown
+
+
+def test_versions_on_the_command_line() -> None:
+    assert parse_version("12") == 12
+    assert parse_version("none") is None
+    assert parse_version("-1") is None
+    with pytest.raises(ConfigError, match="bad version `abc`"):
+        parse_version("abc")
+    with pytest.raises(ConfigError, match="integer >= 0"):
+        parse_version("none", allow_none=False)
+
+
+# -- the command -------------------------------------------------------------------------------
+
+
+@pytest.mark.db
+def test_a_bad_dsn_is_one_line_with_the_password_masked_and_exit_2(
+    repo: Path, only_migrate: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dsn = f"postgresql://alice:{PASSWORD}@/nodb?host=/nonexistent-rollsafe-socket-dir"
+    code = cli.main(["migrate", "--repo", str(repo), "--dsn", dsn])
+    captured = capsys.readouterr()
+    assert code == EXIT_BAD_INPUT == 2
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "rollsafe: postgresql://alice:***@/nodb?host=/nonexistent-rollsafe-socket-dir: "
+    )
+    assert "cannot connect" in lines[0]
+    assert PASSWORD not in captured.err
+
+
+def test_no_dsn_at_all_is_one_line(
+    repo: Path,
+    only_migrate: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(URL_ENV, raising=False)
+    assert cli.main(["migrate", "--repo", str(repo), "--status"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"rollsafe: no database to migrate (pass --dsn URL or set {URL_ENV})"
+    )
+
+
+@pytest.mark.db
+def test_the_operator_moves_a_database_with_the_flags(
+    repo: Path, database: Database, only_migrate: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = url_of(database)
+    base = ["migrate", "--repo", str(repo), "--dsn", url]
+    assert cli.main([*base, "--to", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "applied: 1\nnow at version 1 (clean)\npending: 2" in out
+    assert f"database: {mask_dsn(url)}" in out and PASSWORD not in out
+    assert cli.main(base) == 0
+    assert "applied: 2\n" in capsys.readouterr().out
+    assert cli.main([*base, "--down-to", "none"]) == 0
+    assert "undone: 2, 1\nnow at no version" in capsys.readouterr().out
+    assert cli.main([*base, "--goto", "2"]) == 0
+    capsys.readouterr()
+    assert cli.main([*base, "--force", "1"]) == 0
+    assert "forced to version 1 (clean)" in capsys.readouterr().out
+    assert cli.main([*base, "--status", "--format", "json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status == {
+        "action": "status",
+        "database": mask_dsn(url),
+        "changed": [],
+        "version": 1,
+        "dirty": False,
+        "pending": [2],
+        "ahead": False,
+    }
+    assert cli.main([*base, "--to", "5"]) == 2
+    assert "version 5 is not a migration" in capsys.readouterr().err
+
+
+@pytest.mark.db
+def test_the_dsn_comes_from_the_environment_and_x_options_are_honoured(
+    repo: Path, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(URL_ENV, url_of(database, **{"x-migrations-table": "deploy_versions"}))
+    result = run_migrate(Config(repo=repo))
+    assert result.changed == (1, 2)
+    assert result.status.version == 2
+    again = run_migrate(Config(repo=repo), action="status")
+    assert again.status.version == 2 and again.changed == ()
+    with psycopg.connect(database.dsn) as conn:
+        assert conn.execute("SELECT version, dirty FROM deploy_versions").fetchall() == [(2, False)]
+
+
+@pytest.mark.db
+def test_an_ahead_database_is_reported_and_strict_fails(
+    repo: Path, database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = Config(repo=repo)
+    migrate(config, database.dsn)
+    (repo / "migrations" / "000002_sessions.up.sql").unlink()
+    (repo / "migrations" / "000002_sessions.down.sql").unlink()
+    capsys.readouterr()
+    assert migrate(config, database.dsn) == 0
+    assert "newer than this code's newest migration: left alone" in capsys.readouterr().out
+    with pytest.raises(DatabaseAhead, match="newer than this code's newest migration \\(1\\)"):
+        migrate(config, database.dsn, strict=True)
+
+
+@pytest.mark.db
+@pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in cli.COMMAND_MODULES),
+    reason="a command module of the console script is not written yet",
+)
+def test_the_console_script_masks_the_password(repo: Path) -> None:
+    dsn = f"postgresql://alice:{PASSWORD}@/nodb?host=/nonexistent-rollsafe-socket-dir"
+    done = subprocess.run(
+        [sys.executable, "-m", "rollsafe.cli", "migrate", "--repo", str(repo), "--dsn", dsn],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert len(done.stderr.splitlines()) == 1 and PASSWORD not in done.stderr + done.stdout

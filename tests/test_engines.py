@@ -1,0 +1,319 @@
+"""Throwaway servers: started for real, checked for their settings, and gone afterwards.
+
+Why: a test run that leaves a postgres process or a temp folder behind, or
+that needs root to be special-cased by hand, breaks the next run on a CI
+machine; and a clone that replays history instead of copying makes every
+upgrade pair cost the whole history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from rollsafe import engines
+from rollsafe.engines import (
+    PostgresServer,
+    Server,
+    Snapshot,
+    ephemeral_server,
+    resolve_engine,
+)
+from rollsafe.errors import ConfigError, EngineUnavailable
+
+pytestmark = pytest.mark.db
+
+
+def rows(dsn: str, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def execute(dsn: str, sql: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def alive(pid: int) -> bool:
+    """True while a process exists and is not a zombie."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (the postmaster's backends and workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def uid_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    raise AssertionError("no Uid line")
+
+
+@pytest.fixture(scope="module")
+def local_pg() -> Iterator[PostgresServer]:
+    """An embedded PostgreSQL of this module's own (whatever engine the session uses)."""
+    with ephemeral_server("postgres") as server:
+        assert isinstance(server, PostgresServer)
+        yield server
+
+
+# -- the embedded PostgreSQL ---------------------------------------------------------------------
+
+
+def test_postgres_listens_on_its_socket_only_with_throwaway_settings(
+    local_pg: PostgresServer,
+) -> None:
+    settings = dict(
+        rows(
+            local_pg.admin_dsn,
+            "SELECT name, setting FROM pg_settings WHERE name IN ('listen_addresses', "
+            "'unix_socket_directories', 'fsync', 'synchronous_commit', 'full_page_writes')",
+        )
+    )
+    assert settings == {
+        "listen_addresses": "",
+        "unix_socket_directories": str(local_pg.folder),
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+    }
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="checks the root path: run the suite as root")
+def test_as_root_the_server_runs_as_an_unprivileged_account(local_pg: PostgresServer) -> None:
+    account = pwd.getpwnam(local_pg.account)
+    assert local_pg.account in engines.SERVER_ACCOUNTS
+    assert account.pw_uid != 0
+    assert uid_of(local_pg.pid) == account.pw_uid
+    assert local_pg.folder.stat().st_uid == account.pw_uid
+    assert (local_pg.folder / "data").stat().st_uid == account.pw_uid
+    # No account was created for it.
+    assert [p.pw_name for p in pwd.getpwall()].count(local_pg.account) == 1
+
+
+def test_tcp_is_opened_only_when_asked() -> None:
+    with ephemeral_server("postgres", tcp=True) as server:
+        assert isinstance(server, PostgresServer)
+        over_tcp = psycopg.conninfo.make_conninfo(
+            server.admin_dsn, host="127.0.0.1", port=server.port
+        )
+        assert rows(over_tcp, "SELECT current_setting('listen_addresses')") == [("127.0.0.1",)]
+
+
+def test_databases_are_created_and_dropped(pg_server: Server) -> None:
+    first, second = pg_server.create_database(), pg_server.create_database()
+    assert first.name != second.name
+    assert rows(first.dsn, "SELECT current_database()") == [(first.name,)]
+    holder = psycopg.connect(first.dsn)  # an open session must not block the drop
+    try:
+        pg_server.drop(first)
+    finally:
+        holder.close()
+    pg_server.drop(second)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(first.dsn).close()
+
+
+def test_snapshot_and_clone_copy_schema_and_rows_without_replay(pg_server: Server) -> None:
+    source = pg_server.create_database()
+    try:
+        with psycopg.connect(source.dsn, autocommit=True) as conn:
+            conn.execute("CREATE TABLE machines (id int PRIMARY KEY, host text)")
+            conn.execute("INSERT INTO machines VALUES (1, 'a'), (2, 'b')")
+        holder = psycopg.connect(source.dsn)  # left open: the snapshot must still work
+        snapshot = pg_server.snapshot(source, "at_v1")
+        holder.close()
+        first = pg_server.clone(snapshot)
+        execute(first.dsn, "DELETE FROM machines")
+        second = pg_server.clone(snapshot)
+        assert rows(second.dsn, "SELECT id, host FROM machines ORDER BY id") == [
+            (1, "a"),
+            (2, "b"),
+        ]
+        assert rows(first.dsn, "SELECT count(*) FROM machines") == [(0,)]
+        if pg_server.flavor == "postgres":
+            with pytest.raises(psycopg.OperationalError, match="not currently accepting"):
+                psycopg.connect(first.dsn.replace(first.name, snapshot.name)).close()
+        for db in (first, second, snapshot):
+            pg_server.drop(db)
+    finally:
+        pg_server.drop(source)
+
+
+def test_the_snapshot_is_a_database_that_clones_come_from(pg_server: Server) -> None:
+    source = pg_server.create_database()
+    snapshot = pg_server.snapshot(source, "frozen")
+    try:
+        assert isinstance(snapshot, Snapshot)
+        assert snapshot.source == source.name
+        clone = pg_server.clone(snapshot, "copy_of_frozen")
+        assert clone.name.startswith("copy_of_frozen")
+        pg_server.drop(clone)
+    finally:
+        pg_server.drop(snapshot)
+        pg_server.drop(source)
+
+
+# -- cleanup -----------------------------------------------------------------------------------
+
+
+def test_nothing_is_left_after_an_exception() -> None:
+    seen: dict[str, Any] = {}
+    with pytest.raises(RuntimeError, match="boom"), ephemeral_server("postgres") as server:
+        assert isinstance(server, PostgresServer)
+        db = server.create_database()
+        held = psycopg.connect(db.dsn)  # a backend process, and a client that never closes
+        seen.update(pid=server.pid, folder=server.folder, children=children(server.pid))
+        assert seen["children"], "the postmaster has workers and a backend"
+        raise RuntimeError("boom")
+    held.close()
+    assert not seen["folder"].exists()
+    assert not alive(seen["pid"])
+    assert [pid for pid in seen["children"] if alive(pid)] == []
+
+
+CHILD = """
+import json, sys, time
+from rollsafe.engines import ephemeral_server
+with ephemeral_server("postgres") as server:
+    print(json.dumps({"pid": server.pid, "folder": str(server.folder)}), flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_nothing_is_left_after_ctrl_c_or_sigterm(sig: signal.Signals) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    started = json.loads(child.stdout.readline())
+    workers = children(started["pid"])
+    assert alive(started["pid"]) and Path(started["folder"]).is_dir()
+    child.send_signal(sig)
+    child.communicate(timeout=60)
+    assert child.returncode != 0
+    assert not Path(started["folder"]).exists()
+    assert not alive(started["pid"])
+    assert [pid for pid in workers if alive(pid)] == []
+
+
+def test_a_missing_engine_is_one_line_saying_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parent = engines.temp_parent()
+    before = set(parent.glob("rollsafe-pg-*"))
+    monkeypatch.setattr(engines, "find_postgres_bindir", lambda: None)
+    with pytest.raises(EngineUnavailable) as caught, ephemeral_server("postgres"):
+        pass
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "apt-get install postgresql" in message
+    assert "pip install 'rollsafe[pgserver]'" in message
+    assert set(parent.glob("rollsafe-pg-*")) == before
+
+
+def test_the_postgres_binaries_are_found() -> None:
+    folder = engines.find_postgres_bindir()
+    assert folder is not None
+    assert (folder / "initdb").is_file() and (folder / "postgres").is_file()
+
+
+# -- selection ---------------------------------------------------------------------------------
+
+
+def test_auto_prefers_cockroach_when_its_binary_is_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(engines.ENGINE_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert resolve_engine("auto") == "postgres"
+    binary = tmp_path / "cockroach"
+    binary.write_text("#!/bin/sh\nexit 1\n")
+    binary.chmod(0o755)
+    assert resolve_engine("auto") == "cockroach"
+    assert resolve_engine("postgres") == "postgres"
+
+
+def test_the_environment_chooses_when_the_argument_is_auto(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(engines.ENGINE_ENV, "external")
+    assert resolve_engine("auto") == "external"
+    assert resolve_engine("postgres") == "postgres"
+    monkeypatch.setenv(engines.ENGINE_ENV, "oracle")
+    with pytest.raises(ConfigError, match=r"ROLLSAFE_ENGINE: unknown engine `oracle`"):
+        resolve_engine()
+
+
+def test_external_needs_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(engines.URL_ENV, raising=False)
+    with (
+        pytest.raises(EngineUnavailable, match="ROLLSAFE_DATABASE_URL"),
+        ephemeral_server("external"),
+    ):
+        pass
+
+
+def test_external_runners_share_one_cluster_and_clean_up(
+    local_pg: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(engines.URL_ENV, local_pg.admin_dsn)
+    with ephemeral_server("external") as first, ephemeral_server("external") as second:
+        assert first.kind == second.kind == "external"
+        assert first.flavor == "postgres"
+        one, two = first.create_database("pair"), second.create_database("pair")
+        assert one.name != two.name and one.name.startswith("pair_")
+        snapshot = first.snapshot(one, "snap")
+        clone = first.clone(snapshot)
+        names = {one.name, two.name, snapshot.name, clone.name}
+        existing = {r[0] for r in rows(local_pg.admin_dsn, "SELECT datname FROM pg_database")}
+        assert names <= existing
+    existing = {r[0] for r in rows(local_pg.admin_dsn, "SELECT datname FROM pg_database")}
+    assert names.isdisjoint(existing)
+
+
+def test_a_database_name_postgres_would_truncate_is_refused(local_pg: PostgresServer) -> None:
+    with pytest.raises(ConfigError, match="longer than 63 bytes"):
+        local_pg.create_database("x" * 80)
+
+
+# -- CockroachDB -------------------------------------------------------------------------------
+
+
+def test_cockroach_snapshots_are_backups_restored_as_clones(cockroach_server: Server) -> None:
+    assert cockroach_server.kind == "cockroach"
+    source = cockroach_server.create_database()
+    execute(source.dsn, "CREATE TABLE machines (id INT PRIMARY KEY, host STRING)")
+    execute(source.dsn, "INSERT INTO machines VALUES (1, 'a')")
+    snapshot = cockroach_server.snapshot(source, "at_v1")
+    assert snapshot.location is not None
+    clone = cockroach_server.clone(snapshot)
+    assert rows(clone.dsn, "SELECT id, host FROM machines") == [(1, "a")]
+    for db in (clone, snapshot, source):
+        cockroach_server.drop(db)
