@@ -45,17 +45,38 @@ CONFIG_FLAGS: tuple[tuple[str, str], ...] = (
     ("engine", "throwaway database engine: auto, postgres, cockroach or external"),
 )
 
+METAVARS = {
+    "migrations": "FOLDER",
+    "deploying": "FILE",
+    "releases": "FOLDER",
+    "fixtures": "FOLDER",
+    "queries": "GLOBS",
+    "cl-strategy": "NAME",
+    "tag-glob": "GLOB",
+    "branch": "BRANCH",
+    "baseline": "VERSION",
+    "migrations-table": "TABLE",
+    "engine": "NAME",
+}
+
 
 def _common_options() -> argparse.ArgumentParser:
     """Options every sub-command accepts, so the tool runs against any repository unedited."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--repo", default=None, help="the git repository (default: here)")
+    common.add_argument(
+        "--repo", default=None, metavar="PATH", help="the git repository (default: here)"
+    )
     common.add_argument(
         "--debug", action="store_true", help="show the traceback of an error (for bug reports)"
     )
     group = common.add_argument_group("configuration (overrides [tool.rollsafe])")
     for flag, text in CONFIG_FLAGS:
-        group.add_argument(f"--{flag}", dest=f"config_{flag.replace('-', '_')}", help=text)
+        group.add_argument(
+            f"--{flag}",
+            dest=f"config_{flag.replace('-', '_')}",
+            metavar=METAVARS.get(flag, "VALUE"),
+            help=text,
+        )
     return common
 
 

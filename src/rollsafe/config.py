@@ -89,9 +89,8 @@ def _coerce(key: str, value: object, source: str) -> object:
         if value not in choices:
             raise ConfigError(bad, where=where, fix=f"choose one of {', '.join(choices)}")
         return value
-    if key == "branch":
-        if value is None or value == "":
-            return None
+    if key == "branch" and (value is None or value == ""):
+        return None
     if not isinstance(value, str) or not value:
         raise ConfigError(bad, where=where, fix="give a non-empty string")
     return value
@@ -114,7 +113,14 @@ def load_config(
     ``overrides`` maps key names (dashes or underscores) to values; a ``None``
     value means "flag not given" and leaves the file's value in place.
     """
-    root = _find_repo(Path(repo) if repo is not None else Path.cwd())
+    start = Path(repo) if repo is not None else Path.cwd()
+    if not start.is_dir():
+        # Checked before the walk up: a mistyped --repo inside a repository
+        # would otherwise silently select the enclosing one.
+        raise ConfigError(
+            "repository folder does not exist", where=str(start), fix="pass --repo PATH"
+        )
+    root = _find_repo(start)
     if not root.is_dir():
         raise ConfigError(
             "repository folder does not exist", where=str(root), fix="pass --repo PATH"
@@ -129,7 +135,8 @@ def load_config(
             raise ConfigError(
                 f"cannot parse: {exc}", where=str(pyproject), fix="fix the TOML syntax"
             ) from exc
-        section = data.get("tool", {}).get("rollsafe", {})
+        tool = data.get("tool", {})
+        section = tool.get("rollsafe", {}) if isinstance(tool, dict) else None
         if not isinstance(section, dict):
             raise ConfigError(
                 "[tool.rollsafe] must be a table", where=str(pyproject), fix="see README"

@@ -1,0 +1,625 @@
+"""The git adapter: every git command rollsafe runs goes through this module.
+
+Why: history is the input of the whole tool, and git's failures (not a
+repository, a missing branch, a shallow clone, an object that is not there)
+must reach the user as one `HistoryError` line with a fix, never as a
+GitPython traceback.  Keeping the commands here also keeps the logic modules
+free of I/O: `rollsafe.history` consumes plain records produced below.
+
+Commands run through GitPython's wrapper of the git binary (``Repo.git``);
+output that can be large is streamed from the process rather than buffered,
+and is read with ``-z`` so that no path or message can be mistaken for a
+separator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import fnmatch
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+
+import git
+from git.exc import GitCommandError, GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
+
+from rollsafe.errors import HistoryError
+
+#: The repository handle the other modules pass back in (GitPython's).
+Repo = git.Repo
+
+#: Bytes read from a streaming git process at a time (and its pipe's size where settable).
+_CHUNK = 1 << 20
+#: A read smaller than this means rollsafe is ahead of git: nap `_NAP` seconds then.
+_SMALL_READ = 1 << 16
+_NAP = 0.003
+#: Marks the first field of every commit in `first_parent_log` output.
+_COMMIT_MARK = b"\x1e"
+#: What to do when git itself fails on a command rollsafe runs.
+_READ_FIX = "check that `git log` works in the repository; run with --debug for details"
+#: What to do when the history log fails: its flags (--diff-merges) need git 2.31.
+_LOG_FIX = "rollsafe needs git 2.31 or newer (`git --version`); check that `git log` works"
+#: How many cuts by fields that start with 0x1e one log record may have (see `first_parent_log`).
+_MAX_JOINS = 1024
+#: File modes of regular files; symlinks (120000) and submodules (160000) are not migrations.
+_FILE_MODES = frozenset({"100644", "100755"})
+
+
+def open_repo(path: Path) -> git.Repo:
+    """Open the git repository whose work tree (or bare folder) is ``path``.
+
+    Why: every history question starts here, so a folder that is not a
+    repository (or does not exist) becomes one clear error naming it.  The
+    parent folders are not searched: the configuration already names the top
+    of the work tree, and silently reading an enclosing repository would
+    answer questions about the wrong project.
+    """
+    try:
+        return git.Repo(path)
+    except NoSuchPathError as exc:
+        raise HistoryError(
+            "folder does not exist", where=str(path), fix="pass --repo PATH of a git repository"
+        ) from exc
+    except InvalidGitRepositoryError as exc:
+        raise HistoryError(
+            "not a git repository",
+            where=str(path),
+            fix="run rollsafe in a git work tree or pass --repo PATH",
+        ) from exc
+    except GitCommandNotFound as exc:  # pragma: no cover - depends on the machine
+        raise HistoryError(
+            "the git binary was not found", where=str(path), fix="install git"
+        ) from exc
+
+
+def _first_line(text: str | bytes | None) -> str:
+    """The most telling line of git's stderr (its ``fatal:``/``error:`` line when present)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    text = (text or "").strip()
+    if text.startswith("stderr: '") and text.endswith("'"):
+        text = text[len("stderr: '") : -1]  # how GitCommandError quotes git's stderr
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:")):
+            return line
+    return lines[0] if lines else "git failed"
+
+
+def _failed(repo: git.Repo, exc: GitCommandError, *, doing: str) -> HistoryError:
+    """Turn a failed git command into a `HistoryError` naming what rollsafe was doing."""
+    return HistoryError(
+        f"git failed while {doing}: {_first_line(exc.stderr)}",
+        where=str(repo.working_tree_dir or repo.git_dir),
+        fix=_READ_FIX,
+    )
+
+
+def _command(repo: git.Repo, name: str) -> Any:
+    """GitPython's wrapper of ``git <name>`` (``rev-parse`` -> ``repo.git.rev_parse``)."""
+    return getattr(repo.git, name.replace("-", "_"))
+
+
+def run(repo: git.Repo, command: str, *args: str, doing: str) -> str:
+    """Run one short git command and return its stdout (a `HistoryError` when it fails)."""
+    try:
+        output: str = _command(repo, command)(*args, strip_newline_in_stdout=False)
+    except GitCommandError as exc:
+        raise _failed(repo, exc, doing=doing) from exc
+    return output
+
+
+def try_run(repo: git.Repo, command: str, *args: str) -> str | None:
+    """Run a git query whose failure means "no" (a missing ref), returning None then."""
+    try:
+        output: str = _command(repo, command)(*args, strip_newline_in_stdout=False)
+    except GitCommandError:
+        return None
+    return output
+
+
+def is_shallow(repo: git.Repo) -> bool:
+    """Whether the repository is a shallow clone, whose history stops at a graft."""
+    answer = run(repo, "rev-parse", "--is-shallow-repository", doing="checking for a shallow clone")
+    return answer.strip() == "true"
+
+
+def resolve_commit(repo: git.Repo, revision: str) -> str | None:
+    """The full id of the commit ``revision`` names, or None when there is none."""
+    if revision.startswith("-"):
+        return None  # never let a name be read as an option
+    answer = try_run(
+        repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"
+    )
+    return answer.strip() if answer else None
+
+
+def current_branch(repo: git.Repo) -> str:
+    """The checked-out branch's short name, or ``HEAD`` on a detached head."""
+    answer = try_run(repo, "symbolic-ref", "--quiet", "--short", "HEAD")
+    return answer.strip() if answer and answer.strip() else "HEAD"
+
+
+def notes_ref(name: str) -> str:
+    """Expand a notes ref the way git does (``review`` -> ``refs/notes/review``)."""
+    if name.startswith("refs/"):
+        return name
+    if name.startswith("notes/"):
+        return f"refs/{name}"
+    return f"refs/notes/{name}"
+
+
+def ref_exists(repo: git.Repo, ref: str) -> bool:
+    """Whether a full ref name exists."""
+    return try_run(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", ref) is not None
+
+
+# ---------------------------------------------------------------------------
+# Streaming
+
+
+def _enlarge_pipe(fd: int) -> bool:
+    """Give a pipe a 1 MiB buffer (Linux); False where the system does not allow it."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is None:  # pragma: no cover - not Linux
+        return False
+    try:
+        fcntl.fcntl(fd, set_size, _CHUNK)
+    except OSError:  # pragma: no cover - a lowered /proc/sys/fs/pipe-max-size
+        return False
+    return True
+
+
+def _drain(stream: IO[bytes], into: list[bytes]) -> None:
+    """Read a stream to its end (git's stderr), so a chatty process never blocks on it."""
+    into.append(stream.read())
+
+
+def stream_chunks(
+    repo: git.Repo, command: str, args: Sequence[str], *, doing: str, fix: str = _READ_FIX
+) -> Generator[bytes, None, None]:
+    """Run a git command and yield its stdout in large chunks as they arrive.
+
+    Why: the history of a large repository is tens of megabytes; streaming
+    lets rollsafe parse while git still walks, and keeps memory flat.  The
+    process is always reaped, also when the consumer stops early or raises,
+    and a failure becomes a `HistoryError` with git's own words.
+    """
+    try:
+        process: Any = _command(repo, command)(*args, as_process=True)
+    except GitCommandError as exc:  # pragma: no cover - Popen failures only
+        raise _failed(repo, exc, doing=doing) from exc
+    proc: subprocess.Popen[bytes] = process.proc
+    assert proc.stdout is not None and proc.stderr is not None
+    errors: list[bytes] = []
+    drainer = threading.Thread(target=_drain, args=(proc.stderr, errors), daemon=True)
+    drainer.start()
+    finished = False
+    try:
+        fd = proc.stdout.fileno()
+        # Each wake-up of a reader costs tens of microseconds on a VM, and git
+        # writes 4 KiB at a time: with a large pipe, a reader that is ahead
+        # of git naps briefly and then takes a large chunk in one go.
+        batching = _enlarge_pipe(fd)
+        while chunk := os.read(fd, _CHUNK):
+            yield chunk
+            if batching and len(chunk) < _SMALL_READ:
+                time.sleep(_NAP)
+        status = proc.wait()
+        drainer.join()
+        finished = True
+    finally:
+        if not finished:
+            proc.kill()
+            proc.wait()
+            drainer.join()
+        proc.stdout.close()
+        proc.stderr.close()
+    if status != 0:
+        raise HistoryError(
+            f"git failed while {doing}: {_first_line(b''.join(errors))}",
+            where=str(repo.working_tree_dir or repo.git_dir),
+            fix=fix,
+        )
+
+
+# ---------------------------------------------------------------------------
+# First-parent log with the folder's raw changes
+
+
+class RawChange(NamedTuple):
+    """One line of ``git log --raw`` output: a file's change against the first parent."""
+
+    status: str  # A, C, D, M, R, T (R and C carry a similarity score, dropped here)
+    old_mode: str
+    new_mode: str
+    old_blob: str
+    new_blob: str
+    old_path: str  # equal to new_path unless renamed or copied
+    new_path: str
+
+    @property
+    def old_is_file(self) -> bool:
+        return self.old_mode in _FILE_MODES
+
+    @property
+    def new_is_file(self) -> bool:
+        return self.new_mode in _FILE_MODES
+
+
+class LogCommit(NamedTuple):
+    """One first-parent commit as `first_parent_log` reads it; text stays bytes until needed."""
+
+    sha: bytes
+    timestamp: bytes  # committer date, decimal seconds since the epoch
+    subject: bytes
+    body: bytes  # the message after the subject (empty unless asked for)
+    notes: bytes  # the note's text (empty unless a notes ref was given)
+    changes: tuple[RawChange, ...]
+
+
+def _decode(raw: bytes) -> str:
+    """Text of a path or message from git; bytes that are not UTF-8 become U+FFFD."""
+    return raw.decode("utf-8", errors="replace")
+
+
+def _clean(text: str) -> str:
+    """The same for text GitPython decoded with ``surrogateescape`` (ls-tree, for-each-ref)."""
+    return _decode(text.encode("utf-8", errors="surrogateescape"))
+
+
+def _raw_changes(tokens: Sequence[bytes]) -> tuple[RawChange, ...] | None:
+    """Parse ``--raw -z`` tokens (``:modes blobs status``, then one or two paths).
+
+    None when the tokens stop in the middle of an entry: the record was cut
+    short (see `first_parent_log`).
+    """
+    changes: list[RawChange] = []
+    index, count = 0, len(tokens)
+    while index < count:
+        token = tokens[index]
+        if not token:
+            index += 1  # the terminator after the last commit
+            continue
+        if not token.startswith((b":", b"\n:")):
+            return None
+        meta = token.lstrip(b"\n:").decode("ascii", errors="replace").split(" ")
+        if len(meta) != 5:
+            return None
+        status = meta[4][:1]
+        paths = 2 if status in ("R", "C") else 1
+        if index + paths >= count:
+            return None
+        first = _decode(tokens[index + 1])
+        second = _decode(tokens[index + 2]) if paths == 2 else first
+        changes.append(RawChange(status, meta[0], meta[1], meta[2], meta[3], first, second))
+        index += paths + 1
+    return tuple(changes)
+
+
+def first_parent_log(
+    repo: git.Repo,
+    tip: str,
+    folder: str,
+    *,
+    messages: bool,
+    notes: str | None,
+) -> Iterator[list[LogCommit]]:
+    """Every first-parent commit from the root to ``tip``, oldest first, with its
+    changes inside ``folder`` (against the first parent; merges included).
+
+    Why one command: ``--sparse`` keeps the commits that do not touch the
+    folder in the output, so a single ``git log`` gives both the full
+    first-parent list (for CL numbering) and the folder's diffs, restricted by
+    the pathspec so git never diffs the rest of the tree.  ``--raw
+    --no-abbrev`` gives blob ids (the checksums of lint) without reading any
+    file, and ``-M`` detects renames between files of the folder only.
+    ``messages`` adds each message's body (for trailers; git's own
+    ``%(trailers)`` parser costs more than the whole log) and ``notes`` names
+    a notes ref whose text is added (Gerrit's ``refs/notes/review``).
+    ``--reverse`` makes git walk first and then stream oldest first, so the
+    caller can track the folder while git still formats and diffs.
+
+    Yields batches (one per chunk read) so the caller pays per chunk, not per
+    commit.  Records start with 0x1e after the NUL that ends the previous one;
+    the only text that could contain that pair is a field that itself starts
+    with 0x1e, and such a cut leaves a record that does not parse, which is
+    then joined back to what follows (so the fast split is never wrong).
+    """
+    fields = ["%x1e%H", "%ct", "%s"]
+    if messages:
+        fields.append("%b")
+    if notes is not None:
+        fields.append("%N")
+    args = [
+        "-z",
+        "--first-parent",
+        "--sparse",
+        "--reverse",
+        "--root",
+        "--raw",
+        "--no-abbrev",
+        "-M",
+        "--diff-merges=first-parent",
+        "--no-color",
+        "--no-show-signature",
+        "--no-mailmap",
+        "--encoding=UTF-8",
+        "--no-notes",
+        *([f"--notes={notes}"] if notes is not None else []),
+        "--format=" + "%x00".join(fields),
+        tip,
+        "--",
+    ]
+    if folder not in ("", "."):
+        args.append(f":(top,literal){folder}/")
+    header = len(fields)
+    has_body = messages
+    has_notes = notes is not None
+    new = tuple.__new__  # what LogCommit._make does, without its extra call
+    no_changes: tuple[RawChange, ...] = ()
+
+    def parse(record: bytes) -> LogCommit | None:
+        tokens = record.split(b"\0")
+        if len(tokens) < header:
+            return None
+        if len(tokens) == header:
+            changes = no_changes
+        else:
+            parsed = _raw_changes(tokens[header:])
+            if parsed is None:
+                return None
+            changes = parsed
+        return new(
+            LogCommit,
+            (
+                tokens[0],
+                tokens[1],
+                tokens[2],
+                tokens[3] if has_body else b"",
+                tokens[header - 1] if has_notes else b"",
+                changes,
+            ),
+        )
+
+    rest = b""
+    pending: bytes | None = None
+    joins = 0
+    first = True
+    chunks = stream_chunks(repo, "log", args, doing="reading first-parent history", fix=_LOG_FIX)
+    for chunk in chunks:
+        if first:
+            if not chunk.startswith(_COMMIT_MARK):
+                raise _unexpected(repo, chunk)
+            chunk, first = chunk[1:], False
+        records = (rest + chunk).split(b"\0" + _COMMIT_MARK)
+        rest = records.pop()
+        batch: list[LogCommit] = []
+        for record in records:
+            if pending is not None:
+                record = pending + b"\0" + _COMMIT_MARK + record
+                pending = None
+            commit = parse(record)
+            if commit is not None:
+                batch.append(commit)
+                joins = 0
+                continue
+            # A field starting with 0x1e cut the record; each field can do that
+            # once, so a record that still fails after a few joins is not git's.
+            joins += 1
+            if joins > _MAX_JOINS:
+                raise _unexpected(repo, record)
+            pending = record
+        yield batch
+    if pending is not None:
+        rest = pending + b"\0" + _COMMIT_MARK + rest if rest else pending
+    if rest:
+        commit = parse(rest[:-1] if rest.endswith(b"\0") else rest)
+        if commit is None:
+            raise _unexpected(repo, rest)
+        yield [commit]
+
+
+def _unexpected(repo: git.Repo, output: bytes) -> HistoryError:
+    """git printed something `first_parent_log` cannot read (a git too old or too new)."""
+    return HistoryError(
+        f"unexpected git log output near {output[:60]!r}",
+        where=str(repo.working_tree_dir or repo.git_dir),
+        fix=_LOG_FIX,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Tags and trees
+
+
+@dataclass(frozen=True)
+class TagRef:
+    """A tag that points (directly or through an annotated tag) at a commit."""
+
+    name: str  # short name, without refs/tags/
+    commit: str
+    timestamp: int  # committer date of the commit
+    subject: str  # the commit's subject
+
+
+def commit_tags(repo: git.Repo) -> tuple[TagRef, ...]:
+    """Every tag of the repository that names a commit (tags of trees or blobs are left out)."""
+    fmt = "%00".join(
+        (
+            "%(refname:strip=2)",
+            "%(objecttype)",
+            "%(objectname)",
+            "%(committerdate:unix)",
+            "%(subject)",
+            "%(*objecttype)",
+            "%(*objectname)",
+            "%(*committerdate:unix)",
+            "%(*subject)",
+        )
+    )
+    output = run(repo, "for-each-ref", f"--format={fmt}", "refs/tags", doing="listing tags")
+    found: list[TagRef] = []
+    for line in output.split("\n"):  # not splitlines(): a subject may hold \x1e or \x85
+        parts = line.split("\0")
+        if len(parts) != 9:
+            continue
+        name, kind, obj, date, subject, peeled_kind, peeled, peeled_date, peeled_subject = [
+            _clean(part) for part in parts
+        ]
+        if kind == "commit":
+            found.append(TagRef(name, obj, int(date or 0), subject))
+        elif kind == "tag" and peeled_kind == "commit":
+            found.append(TagRef(name, peeled, int(peeled_date or 0), peeled_subject))
+    return tuple(found)
+
+
+def folder_blobs(repo: git.Repo, commit: str, folder: str) -> dict[str, str]:
+    """``path -> blob id`` of the regular files directly in ``folder`` at ``commit``.
+
+    A missing folder gives an empty mapping: a tag from before the folder
+    existed simply has no migrations.
+    """
+    args = ["ls-tree", "-z", "--full-tree", commit, "--"]
+    if folder not in ("", "."):
+        args.append(f":(literal){folder}/")
+    output = run(repo, *args, doing=f"listing {folder or '.'} at {commit[:12]}")
+    blobs: dict[str, str] = {}
+    for entry in output.split("\0"):
+        if not entry:
+            continue
+        meta, _, path = entry.partition("\t")
+        mode, kind, blob = meta.split(" ")
+        if kind == "blob" and mode in _FILE_MODES:
+            blobs[_clean(path)] = blob
+    return blobs
+
+
+def read_blobs(repo: Path, blob_ids: Iterable[str]) -> dict[str, bytes]:
+    """The contents of many git objects, read through one ``git cat-file --batch`` process.
+
+    Why one process: lint and the catalogue read hundreds of migration blobs
+    from history; a process per blob would cost more than everything else.
+    Ids are written by a helper thread while the answers are read, so neither
+    side can block the other on a full pipe.  An id that names no object is a
+    `HistoryError`.
+    """
+    wanted = list(dict.fromkeys(blob_ids))
+    if not wanted:
+        return {}
+    handle = open_repo(repo)
+    try:
+        process: Any = _command(handle, "cat-file")(
+            "--batch", as_process=True, istream=subprocess.PIPE
+        )
+    except GitCommandError as exc:  # pragma: no cover - Popen failures only
+        raise _failed(handle, exc, doing="reading blobs") from exc
+    proc: subprocess.Popen[bytes] = process.proc
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    stdin = proc.stdin
+
+    def feed() -> None:
+        with contextlib.suppress(BrokenPipeError, ValueError):  # git died early
+            stdin.write(b"".join(f"{blob}\n".encode() for blob in wanted))
+        with contextlib.suppress(OSError):
+            stdin.close()
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    found: dict[str, bytes] = {}
+    missing: str | None = None
+    try:
+        for blob in wanted:
+            header = proc.stdout.readline()
+            parts = header.split()
+            if len(parts) != 3:
+                missing = blob
+                break
+            size = int(parts[2])
+            found[blob] = proc.stdout.read(size)
+            proc.stdout.read(1)  # the newline after each object
+    finally:
+        if missing is not None:
+            proc.kill()
+        writer.join()
+        proc.stdout.close()
+        proc.stderr.close()
+        proc.wait()
+    if missing is not None:
+        raise HistoryError(
+            f"git object {missing} is not in the repository",
+            where=str(repo),
+            fix="fetch the history that contains it (`git fetch`), or check the id",
+        )
+    return found
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The folder part of a glob before its first wildcard (``queries/*.sql`` -> ``queries/``)."""
+    cut = len(pattern)
+    for wildcard in "*?[":
+        index = pattern.find(wildcard)
+        if index != -1:
+            cut = min(cut, index)
+    if cut == len(pattern):
+        return pattern
+    head = pattern[:cut]
+    return head[: head.rfind("/") + 1]
+
+
+def files_at(repo: Path, commit: str, patterns: Sequence[str]) -> dict[str, str]:
+    """``path -> text`` of the files matching any glob in ``patterns`` in ``commit``'s tree.
+
+    Why: the pair tests prepare the queries of old code and the table reads
+    the catalogue of the branch tip, both from git rather than the work tree,
+    which may hold anything.  Patterns are matched with `fnmatch.fnmatchcase`
+    against repository-relative paths (``*`` also matches ``/``).  Only
+    regular files are read; a file that is not UTF-8 is a `HistoryError`
+    naming the commit and path.
+    """
+    handle = open_repo(repo)
+    resolved = resolve_commit(handle, commit)
+    if resolved is None:
+        raise HistoryError(
+            f"no commit `{commit}` in the repository",
+            where=str(repo),
+            fix="give a commit id, branch or tag that exists (`git fetch` may be needed)",
+        )
+    if not patterns:
+        return {}
+    prefixes = {_literal_prefix(pattern) for pattern in patterns}
+    args = ["ls-tree", "-r", "-z", "--full-tree", resolved, "--"]
+    if "" not in prefixes:
+        # Restrict the listing to the folders the globs can match, so a large
+        # monorepo is not listed in full for three query files.
+        args.extend(f":(top,literal){prefix}" for prefix in sorted(prefixes))
+    output = run(handle, *args, doing=f"listing files at {commit}")
+    blobs: dict[str, str] = {}
+    for entry in output.split("\0"):
+        if not entry:
+            continue
+        meta, _, path = entry.partition("\t")
+        mode, kind, blob = meta.split(" ")
+        path = _clean(path)
+        if kind != "blob" or mode not in _FILE_MODES:
+            continue
+        if any(fnmatch.fnmatchcase(path, pattern) for pattern in patterns):
+            blobs[path] = blob
+    contents = read_blobs(repo, blobs.values())
+    texts: dict[str, str] = {}
+    for path, blob in sorted(blobs.items()):
+        try:
+            texts[path] = contents[blob].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise HistoryError(
+                f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                where=f"{path} at {resolved[:12]}",
+                fix="save the file as UTF-8",
+            ) from exc
+    return texts

@@ -1,0 +1,251 @@
+"""Tests for rollsafe.catalogue: file names, pairs and directives of the migrations folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rollsafe.catalogue import (
+    Catalogue,
+    Directives,
+    catalogue_from_files,
+    load_catalogue,
+    parse_directives,
+    parse_file_name,
+    read_text,
+    versions_of,
+)
+from rollsafe.errors import CatalogueError
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def folder(**files: str) -> dict[str, str]:
+    """``{"1_a.up.sql": text}`` -> ``{"migrations/1_a.up.sql": text}``."""
+    return {f"migrations/{name}": text for name, text in files.items()}
+
+
+def build(files: dict[str, str]) -> Catalogue:
+    return catalogue_from_files("migrations", files)
+
+
+# ---------------------------------------------------------------------------
+# Valid folders
+
+
+def test_pairs_sorted_by_version_with_directives() -> None:
+    catalogue = build(
+        {
+            "migrations/10_b.up.sql": "-- compat: offline\n-- note: stop first\nALTER TABLE t;\n",
+            "migrations/10_b.down.sql": "ALTER TABLE t;\n",
+            "migrations/2_a.up.sql": "-- compat: live\nCREATE TABLE t ();\n",
+            "migrations/2_a.down.sql": "DROP TABLE t;\n",
+        }
+    )
+    assert catalogue.versions == (2, 10)
+    assert catalogue.head == 10
+    assert len(catalogue) == 2
+    first, second = catalogue
+    assert (first.name, first.up_path, first.down_path) == (
+        "2_a",
+        "migrations/2_a.up.sql",
+        "migrations/2_a.down.sql",
+    )
+    assert first.directives == Directives(compat="live", compat_line=1)
+    assert second.directives.compat == "offline"
+    assert second.directives.note == "stop first"
+    assert second.down_sql == "ALTER TABLE t;\n"
+    assert catalogue.get(10) is second
+    assert catalogue.get(3) is None
+    assert 2 in catalogue and 3 not in catalogue and "2" not in catalogue
+
+
+def test_version_zero_is_a_real_version() -> None:
+    catalogue = build(folder(**{"0_init.up.sql": "SELECT 1;\n", "0_init.down.sql": "-"}))
+    assert catalogue.versions == (0,)
+    assert catalogue.head == 0
+    assert 0 in catalogue
+
+
+def test_empty_folder_has_no_head() -> None:
+    catalogue = build({})
+    assert catalogue.head is None and catalogue.versions == ()
+
+
+def test_up_without_down_is_an_irreversible_migration() -> None:
+    (migration,) = build(folder(**{"3_final.up.sql": "DROP TABLE x;\n"}))
+    assert not migration.reversible
+    assert migration.down_path is None and migration.down_sql is None
+
+
+def test_non_sql_files_and_sub_folders_are_ignored() -> None:
+    catalogue = build(
+        {
+            "migrations/README.md": "# how to",
+            "migrations/sub/7_x.up.sql": "not read",
+            "migrations/1_a.up.sql": "SELECT 1;\n",
+        }
+    )
+    assert catalogue.versions == (1,)
+
+
+def test_folder_at_the_repository_root() -> None:
+    catalogue = catalogue_from_files(".", {"1_a.up.sql": "SELECT 1;\n", "db/2_b.up.sql": "x"})
+    assert catalogue.versions == (1,)
+
+
+def test_parse_file_name() -> None:
+    parsed = parse_file_name("migrations/000012_add-things_2.down.sql")
+    assert parsed is not None
+    assert (parsed.version, parsed.title, parsed.direction) == (12, "add-things_2", "down")
+    assert parse_file_name("notes.txt") is None
+
+
+# ---------------------------------------------------------------------------
+# Malformed folders: one error naming the file (and line)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["1_a.sql", "a_b.up.sql", "1_bad name.up.sql", "-1_x.up.sql", "1_a.UP.sql", "1.up.sql"],
+)
+def test_bad_file_name(name: str) -> None:
+    with pytest.raises(CatalogueError, match="malformed migration file name") as caught:
+        build(folder(**{name: "SELECT 1;\n"}))
+    assert caught.value.file == f"migrations/{name}"
+    assert caught.value.fix is not None and "<version>_<title>.up.sql" in caught.value.fix
+
+
+def test_duplicate_version() -> None:
+    with pytest.raises(CatalogueError, match="duplicate version 1: also `migrations/001_b") as e:
+        build(folder(**{"001_b.up.sql": "x", "1_a.up.sql": "y"}))
+    assert e.value.file == "migrations/1_a.up.sql"
+
+
+def test_duplicate_down_version() -> None:
+    with pytest.raises(CatalogueError, match="duplicate version 4"):
+        build(folder(**{"4_a.up.sql": "x", "4_a.down.sql": "y", "04_a.down.sql": "z"}))
+
+
+def test_down_without_up() -> None:
+    with pytest.raises(CatalogueError, match="down file without an up file for version 5") as e:
+        build(folder(**{"5_gone.down.sql": "x"}))
+    assert e.value.file == "migrations/5_gone.down.sql"
+    assert e.value.fix is not None and "5_gone.up.sql" in e.value.fix
+
+
+def test_title_mismatch() -> None:
+    with pytest.raises(CatalogueError, match="title `other` does not match") as e:
+        build(folder(**{"6_one.up.sql": "x", "6_other.down.sql": "y"}))
+    assert e.value.file == "migrations/6_other.down.sql"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "what"),
+    [
+        ("-- compat: live\n-- owner: me\n", 2, "unknown directive `owner`"),
+        ("-- compat: live\n\n-- compat: offline\n", 3, r"duplicate `compat` directive \(first on"),
+        ("-- compat: sometimes\n", 1, "bad compat value `sometimes`"),
+        ("-- note: a\n-- note: b\n", 2, "duplicate `note` directive"),
+        ("-- note:\n", 1, "empty note"),
+        ("-- lint: skip drop-table\n", 1, "bad lint directive `skip drop-table`"),
+        ("-- lint: ignore\n", 1, "bad lint directive `ignore`"),
+        ("-- lint: ignore Drop_Table\n", 1, "bad rule id `Drop_Table`"),
+        ("-- lint: ignore drop-table,\n", 1, "bad rule id ``"),
+        ("-- lint: ignore a\n-- lint: ignore b\n", 2, "duplicate `lint` directive"),
+    ],
+)
+def test_bad_directives_name_file_and_line(text: str, line: int, what: str) -> None:
+    with pytest.raises(CatalogueError, match=what) as caught:
+        build(folder(**{"1_a.up.sql": text + "SELECT 1;\n"}))
+    assert (caught.value.file, caught.value.line) == ("migrations/1_a.up.sql", line)
+    assert str(caught.value).startswith(f"migrations/1_a.up.sql:{line}: ")
+
+
+def test_directives_stop_at_the_first_statement_and_prose_is_ignored() -> None:
+    text = (
+        "-- Adds the table.  TODO: index later\n"
+        "-- https://tracker.example/ISSUE-12\n"
+        "--compat:live\n"
+        "-- lint: ignore drop-table, rename-column\n"
+        "\n"
+        "CREATE TABLE t ();\n"
+        "-- owner: nobody reads this\n"
+    )
+    directives = parse_directives(text, file="f.sql")
+    assert directives.compat == "live" and directives.compat_line == 3
+    assert directives.lint_ignore == frozenset({"drop-table", "rename-column"})
+    assert directives.lint_ignore_line == 4
+    assert directives.note is None
+
+
+def test_byte_order_mark_does_not_hide_directives() -> None:
+    directives = parse_directives("\ufeff-- compat: offline\nSELECT 1;\n", file="f.sql")
+    assert directives.compat == "offline"
+
+
+# ---------------------------------------------------------------------------
+# The folder on disk
+
+
+def test_load_catalogue_reads_the_folder(tmp_path: Path) -> None:
+    root = tmp_path / "db" / "migrations"
+    root.mkdir(parents=True)
+    (root / "1_a.up.sql").write_text("-- compat: live\nSELECT 1;\n", encoding="utf-8")
+    (root / "1_a.down.sql").write_text("SELECT 0;\n", encoding="utf-8")
+    (root / "notes.md").write_text("prose", encoding="utf-8")
+    (root / "old").mkdir()
+    (root / "old" / "9_z.up.sql").write_text("not read", encoding="utf-8")
+    catalogue = load_catalogue(tmp_path, "db/migrations")
+    assert catalogue.folder == "db/migrations"
+    (migration,) = catalogue
+    assert (migration.up_path, migration.down_path) == (
+        "db/migrations/1_a.up.sql",
+        "db/migrations/1_a.down.sql",
+    )
+
+
+def test_load_catalogue_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(CatalogueError, match="migrations folder not found") as caught:
+        load_catalogue(tmp_path, "migrations")
+    assert caught.value.file == "migrations"
+    assert caught.value.fix is not None and "--migrations" in caught.value.fix
+
+
+def test_load_catalogue_rejects_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "1_a.up.sql").write_bytes(b"SELECT 'caf\xe9';\n")
+    with pytest.raises(CatalogueError, match=r"not UTF-8 text \(invalid") as caught:
+        load_catalogue(tmp_path, "migrations")
+    assert caught.value.file == "migrations/1_a.up.sql"
+
+
+def test_read_text_reports_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(CatalogueError, match="cannot read") as caught:
+        read_text(tmp_path, shown_as="migrations/1_a.up.sql")  # a folder cannot be read
+    assert caught.value.file == "migrations/1_a.up.sql"
+
+
+def test_this_repository_s_example_folder_parses() -> None:
+    catalogue = load_catalogue(REPOSITORY, "migrations")
+    assert len(catalogue) >= 6
+    assert list(catalogue.versions) == sorted(catalogue.versions)
+
+
+# ---------------------------------------------------------------------------
+# versions_of (history's lenient view)
+
+
+def test_versions_of_ignores_junk_down_files_and_other_folders() -> None:
+    paths = [
+        "migrations/1_a.up.sql",
+        "migrations/1_a.down.sql",
+        "migrations/2 bad.up.sql",
+        "migrations/sub/3_c.up.sql",
+        "other/4_d.up.sql",
+        "migrations/5_e.up.sql",
+    ]
+    assert versions_of(paths, "migrations") == {1, 5}
+    assert versions_of(["6_f.up.sql", "x/7_g.up.sql"], ".") == {6}
+    assert versions_of(["6_f.up.sql"], "") == {6}
