@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import nox
 
+from rollsafe.nox_sessions import upgrade_pairs_sessions
+
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
 nox.options.default_venv_backend = "venv"
@@ -39,3 +41,8 @@ def release_table(session: nox.Session) -> None:
     """Fail when releases/DEPLOYING.md no longer matches git history (`--check`)."""
     session.install("-e", ".")
     session.run("rollsafe", "release-table", "--check", *session.posargs)
+
+
+# One session per adjacent schema pair, `upgrade_pairs(3->4)`, run in nox's own
+# interpreter: nothing to install per pair (see rollsafe.nox_sessions).
+upgrade_pairs_sessions()

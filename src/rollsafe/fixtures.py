@@ -1,0 +1,392 @@
+"""Upgrade fixtures: the data old code wrote (seeds) and what new code must read (checks).
+
+Why: a migration that works on an empty database can still fail on a real
+one (``NOT NULL`` over existing rows, a unique index over duplicates), and
+a down migration can keep the schema but lose the rows.  Fixtures give the
+pair test data that looks like production: ``tests/upgrade/<version>/``
+holds ``seed.sql`` (what the code of that version wrote), ``check.sql``
+(what the code of that version must be able to read) and, for data that
+SQL alone cannot express, ``fixture.py`` with ``seed(conn)`` and
+``check(conn)``.
+
+Rules (the README repeats them):
+
+* A seed runs in one transaction: all of it or nothing.  Seeds run once when
+  the chain reaches their version and again on the next schema when the
+  step is ``live`` (old code keeps writing), so a seed must not rely on
+  being the first to insert a unique value: derive keys from existing rows
+  or from a sequence, as the real code does.
+* A check is what the code of its version reads, and it runs on data that
+  code did not write: in step 5 on the data written before its version
+  (new code reads old data), and after a down to its version on everything
+  written up to then, including old code's writes on the newer schema.  So
+  a check asserts what must hold for any such data (``SELECT NOT EXISTS
+  (... bad rows ...)``), not that its own seed is there.
+* Every statement of ``check.sql`` must succeed, and a statement that
+  returns rows fails the check unless it returns at least one row and the
+  first column of every row is neither false nor NULL.  All statements run
+  (each in its own savepoint) so one report lists every failing check, and
+  the transaction is rolled back: checks never change the data.
+* Seeds and checks must not change the schema: the pair test compares the
+  schema before and after, and only follows the objects the migrations
+  name.
+* ``fixture.py``'s ``check(conn)`` fails by raising (``assert`` is fine) or
+  by returning ``False``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pglast
+import psycopg
+
+from rollsafe._db import ServerError, line_of
+from rollsafe.errors import FixtureError
+
+#: The files a version folder may hold; other ``.sql``/``.py`` files are typos.
+KNOWN_FILES = ("seed.sql", "check.sql", "fixture.py")
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement of a fixture file and the line it starts on."""
+
+    line: int
+    sql: str
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """The fixture files of one migration version (paths repository-relative)."""
+
+    version: int
+    folder: str
+    seed_sql: str | None = None
+    check_sql: str | None = None
+    module: Path | None = field(default=None, compare=False)
+
+    @property
+    def seed_path(self) -> str:
+        return f"{self.folder}/seed.sql"
+
+    @property
+    def check_path(self) -> str:
+        return f"{self.folder}/check.sql"
+
+    @property
+    def module_path(self) -> str:
+        return f"{self.folder}/fixture.py"
+
+    @property
+    def has_seed(self) -> bool:
+        return self.seed_sql is not None or self.module is not None
+
+    @property
+    def has_check(self) -> bool:
+        return self.check_sql is not None or self.module is not None
+
+
+@dataclass(frozen=True)
+class FixtureFailure:
+    """A seed or check that failed: which file and line, which statement, and why."""
+
+    file: str
+    line: int | None
+    statement: str
+    message: str
+    sqlstate: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+    def sentence(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+def split_statements(text: str) -> tuple[Statement, ...]:
+    """The statements of ``text`` with their first line, using PostgreSQL's own scanner.
+
+    The scanner (not the parser) is used so that dollar quotes and comments
+    are understood without rejecting syntax of other engines; text it cannot
+    scan at all is sent whole, and the server names the error.
+    """
+    try:
+        slices = pglast.split(text, with_parser=False, only_slices=True)
+    except pglast.parser.ParseError:
+        slices = (slice(0, len(text)),)
+    statements: list[Statement] = []
+    for piece in slices:
+        chunk = text[piece]
+        offset = piece.start or 0
+        # The slice may start with comments; the statement starts at its first token.
+        index = 0
+        while index < len(chunk):
+            if chunk[index].isspace():
+                index += 1
+            elif chunk.startswith("--", index):
+                end = chunk.find("\n", index)
+                index = len(chunk) if end == -1 else end + 1
+            elif chunk.startswith("/*", index):
+                end = chunk.find("*/", index + 2)
+                index = len(chunk) if end == -1 else end + 2
+            else:
+                break
+        body = chunk[index:].strip()
+        if body:
+            statements.append(Statement(line=line_of(text, offset + index), sql=body))
+    return tuple(statements)
+
+
+def _read(path: Path, shown: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise FixtureError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+            file=shown,
+            fix="save it as UTF-8",
+        ) from exc
+    except OSError as exc:
+        raise FixtureError(f"cannot read: {exc.strerror}", file=shown) from exc
+
+
+def load_fixtures(
+    repo: Path, folder: str, versions: Collection[int] | None = None
+) -> dict[int, Fixture]:
+    """The fixtures under ``repo/folder``, by version; ``{}`` when the folder is absent.
+
+    Folder names are versions (``3`` or ``000003``).  A folder that is not a
+    number, two folders for one version, a version that is not a migration
+    (when ``versions`` is given) and an unknown ``.sql``/``.py`` file are
+    errors naming the path: each is a fixture that would silently never run.
+    """
+    root = repo / folder
+    if not root.is_dir():
+        return {}
+    found: dict[int, Fixture] = {}
+    for entry in sorted(root.iterdir()):
+        if not entry.is_dir() or entry.name.startswith((".", "_")):
+            continue
+        shown = f"{folder.rstrip('/')}/{entry.name}"
+        if not entry.name.isdigit():
+            raise FixtureError(
+                "fixture folder name is not a migration version",
+                file=shown,
+                fix="name it after the version it seeds and checks, e.g. 000003",
+            )
+        version = int(entry.name)
+        if version in found:
+            raise FixtureError(
+                f"second fixture folder for version {version} (also {found[version].folder})",
+                file=shown,
+                fix="merge them into one folder",
+            )
+        if versions is not None and version not in versions:
+            raise FixtureError(
+                f"no migration has version {version}",
+                file=shown,
+                fix="rename the folder after an existing migration version or delete it",
+            )
+        for item in sorted(entry.iterdir()):
+            if item.suffix in (".sql", ".py") and item.name not in KNOWN_FILES:
+                raise FixtureError(
+                    f"unknown fixture file `{item.name}`",
+                    file=f"{shown}/{item.name}",
+                    fix=f"fixture files are {', '.join(KNOWN_FILES)}",
+                )
+        seed, check, module = entry / "seed.sql", entry / "check.sql", entry / "fixture.py"
+        found[version] = Fixture(
+            version=version,
+            folder=shown,
+            seed_sql=_read(seed, f"{shown}/seed.sql") if seed.is_file() else None,
+            check_sql=_read(check, f"{shown}/check.sql") if check.is_file() else None,
+            module=module if module.is_file() else None,
+        )
+    return found
+
+
+def _load_module(fixture: Fixture) -> ModuleType:
+    assert fixture.module is not None
+    name = f"rollsafe_fixture_{fixture.version}"
+    spec = importlib.util.spec_from_file_location(name, fixture.module)
+    if spec is None or spec.loader is None:
+        raise FixtureError("cannot import", file=fixture.module_path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(name, None)
+    return module
+
+
+def _python_failure(fixture: Fixture, exc: BaseException, doing: str) -> FixtureFailure:
+    """Where in ``fixture.py`` an exception came from, and its message."""
+    line: int | None = None
+    statement = doing
+    assert fixture.module is not None
+    target = str(fixture.module.resolve())
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if str(Path(frame.filename).resolve()) == target:
+            line = frame.lineno
+            statement = (frame.line or doing).strip()
+    if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
+        message = ServerError.from_diag(exc.diag).text
+        sqlstate = exc.diag.sqlstate
+    else:
+        text = str(exc) or "assertion failed" if isinstance(exc, AssertionError) else str(exc)
+        message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        sqlstate = None
+    return FixtureFailure(
+        file=fixture.module_path, line=line, statement=statement, message=message, sqlstate=sqlstate
+    )
+
+
+def _call(fixture: Fixture, function: str, conn: Connection) -> FixtureFailure | bool | None:
+    """Call ``fixture.py``'s ``function(conn)``; a failure, or what it returned."""
+    try:
+        module = _load_module(fixture)
+    except Exception as exc:
+        return _python_failure(fixture, exc, "import fixture.py")
+    hook: Callable[[Connection], object] | None = getattr(module, function, None)
+    if hook is None:
+        return None
+    try:
+        result = hook(conn)
+    except Exception as exc:
+        return _python_failure(fixture, exc, f"{function}(conn)")
+    return result is not False
+
+
+def run_statements(conn: Connection, text: str, file: str) -> FixtureFailure | None:
+    """Run every statement of ``text``; the first failure (the transaction is then aborted)."""
+    for statement in split_statements(text):
+        try:
+            conn.execute(statement.sql)  # fixture SQL, no parameters
+        except psycopg.Error as exc:
+            if conn.closed:
+                raise
+            error = ServerError.from_diag(exc.diag)
+            line = statement.line
+            if error.position is not None:
+                line = statement.line + line_of(statement.sql, error.position - 1) - 1
+            return FixtureFailure(
+                file=file,
+                line=line,
+                statement=statement.sql,
+                message=error.text,
+                sqlstate=error.sqlstate,
+            )
+    return None
+
+
+def seed(conn: Connection, fixture: Fixture) -> FixtureFailure | None:
+    """Write a version's seed data in one transaction; the failure, or None when it committed."""
+    failure: FixtureFailure | None = None
+    try:
+        with conn.transaction():
+            if fixture.seed_sql is not None:
+                failure = run_statements(conn, fixture.seed_sql, fixture.seed_path)
+            if failure is None and fixture.module is not None:
+                outcome = _call(fixture, "seed", conn)
+                if isinstance(outcome, FixtureFailure):
+                    failure = outcome
+            if failure is not None:
+                raise _Rollback
+    except _Rollback:
+        pass
+    return failure
+
+
+class _Rollback(Exception):
+    """Leaves a ``conn.transaction()`` block by rolling back, without an error to report."""
+
+
+def _check_rows(rows: list[tuple[Any, ...]]) -> str | None:
+    if not rows:
+        return "returned no rows (a check must return a row whose first column is true)"
+    for number, row in enumerate(rows, start=1):
+        value = row[0] if row else None
+        if value is None or value is False:
+            shown = "NULL" if value is None else "false"
+            where = "" if len(rows) == 1 else f" in row {number} of {len(rows)}"
+            return f"returned {shown}{where}"
+    return None
+
+
+def check(conn: Connection, fixture: Fixture) -> tuple[FixtureFailure, ...]:
+    """Run a version's checks on the data; every failing one (nothing is changed)."""
+    failures: list[FixtureFailure] = []
+    with conn.transaction(force_rollback=True):
+        if fixture.check_sql is not None:
+            for statement in split_statements(fixture.check_sql):
+                try:
+                    with conn.transaction(), conn.cursor() as cursor:
+                        cursor.execute(statement.sql)
+                        problem = _check_rows(cursor.fetchall()) if cursor.description else None
+                except psycopg.Error as exc:
+                    if conn.closed:
+                        raise
+                    error = ServerError.from_diag(exc.diag)
+                    line = statement.line
+                    if error.position is not None:
+                        line = statement.line + line_of(statement.sql, error.position - 1) - 1
+                    failures.append(
+                        FixtureFailure(
+                            file=fixture.check_path,
+                            line=line,
+                            statement=statement.sql,
+                            message=error.text,
+                            sqlstate=error.sqlstate,
+                        )
+                    )
+                    continue
+                if problem is not None:
+                    failures.append(
+                        FixtureFailure(
+                            file=fixture.check_path,
+                            line=statement.line,
+                            statement=statement.sql,
+                            message=problem,
+                        )
+                    )
+        if fixture.module is not None:
+            try:
+                with conn.transaction():
+                    outcome = _call(fixture, "check", conn)
+                    if isinstance(outcome, FixtureFailure):
+                        raise _Failed(outcome)
+                    if outcome is False:
+                        raise _Failed(
+                            FixtureFailure(
+                                file=fixture.module_path,
+                                line=None,
+                                statement="check(conn)",
+                                message="check(conn) returned False",
+                            )
+                        )
+            except _Failed as failed:
+                failures.append(failed.failure)
+    return tuple(failures)
+
+
+class _Failed(Exception):
+    def __init__(self, failure: FixtureFailure) -> None:
+        self.failure = failure
+        super().__init__(failure.sentence())
+
+
+def fixtures_for(fixtures: Mapping[int, Fixture], versions: Collection[int]) -> list[Fixture]:
+    """The fixtures of ``versions``, in version order."""
+    return [fixtures[v] for v in sorted(versions) if v in fixtures]

@@ -1,0 +1,581 @@
+"""The upgrade pair protocol on small real repositories and a real PostgreSQL.
+
+Each outcome the pair test promises to tell apart is produced here by the
+kind of migration that causes it in real life, next to a correct history
+that must pass: a NOT NULL column without a default over existing rows, a
+down migration that forgets an index, a live step whose old writes and old
+queries break, a new check on old data, an irreversible migration, a down
+file the engine cannot run.  After each failure the later pairs must still
+run, and a pair's verdict must not depend on which pairs were selected.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from rollsafe.commands.pairs import (
+    PairSuite,
+    failure_report,
+    junit_xml,
+    pair_line,
+    run_summary,
+    upgrade_pairs,
+)
+from rollsafe.config import Config, load_config
+from rollsafe.engines import Server
+from rollsafe.errors import ConfigError
+from rollsafe.pairs import PairResult, PairsRun, select_pairs
+from tests.gitrepo import GitRepo, migration
+
+pytestmark = pytest.mark.db
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PYPROJECT = '[tool.rollsafe]\nqueries = ["queries/*.sql"]\n'
+
+QUERIES_V1 = """\
+-- name: CreateItem :one
+INSERT INTO items (name) VALUES ($1) RETURNING id;
+
+-- name: GetItem :one
+SELECT id, name FROM items WHERE id = $1;
+"""
+
+#: A correct history: three live migrations, each with fixtures and the code's queries.
+BASE: list[tuple[str, Mapping[str, str | None]]] = [
+    (
+        "items",
+        {
+            **migration(
+                1,
+                "items",
+                "-- compat: live\n"
+                "CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL);\n",
+                "DROP TABLE items;\n",
+            ),
+            "queries/items.sql": QUERIES_V1,
+            "tests/upgrade/1/seed.sql": (
+                "INSERT INTO items (name) SELECT 'item-' || (count(*) + 1) FROM items;\n"
+                "INSERT INTO items (name) SELECT 'item-' || (count(*) + 1) FROM items;\n"
+            ),
+            "tests/upgrade/1/check.sql": "SELECT count(*) >= 2 FROM items;\n",
+        },
+    ),
+    (
+        "color",
+        {
+            **migration(
+                2,
+                "color",
+                "-- compat: live\n"
+                "ALTER TABLE items ADD COLUMN color text NOT NULL DEFAULT 'red';\n",
+                "ALTER TABLE items DROP COLUMN color;\n",
+            ),
+            "queries/items.sql": QUERIES_V1.replace(
+                "(name) VALUES ($1)", "(name, color) VALUES ($1, $2)"
+            ),
+            "tests/upgrade/2/seed.sql": (
+                "INSERT INTO items (name, color)\n"
+                "SELECT 'item-' || (count(*) + 1), 'blue' FROM items;\n"
+            ),
+            "tests/upgrade/2/check.sql": (
+                "SELECT count(*) FILTER (WHERE color = 'red') >= 2 FROM items;\n"
+            ),
+        },
+    ),
+    (
+        "tags",
+        {
+            **migration(
+                3,
+                "tags",
+                "-- compat: live\n"
+                "CREATE TABLE tags (\n"
+                "    item_id bigint NOT NULL REFERENCES items (id), tag text NOT NULL\n"
+                ");\n",
+                "DROP TABLE tags;\n",
+            ),
+            "queries/tags.sql": (
+                "-- name: Tag :exec\nINSERT INTO tags (item_id, tag) VALUES ($1, $2);\n"
+            ),
+            "tests/upgrade/3/seed.sql": (
+                "INSERT INTO items (name, color)\n"
+                "SELECT 'item-' || (count(*) + 1), 'green' FROM items;\n"
+                "INSERT INTO tags (item_id, tag) SELECT max(id), 'new' FROM items;\n"
+            ),
+        },
+    ),
+]
+
+
+def make_repo(path: Path, extra: Sequence[tuple[str, Mapping[str, str | None]]] = ()) -> Config:
+    repo = GitRepo(path / "repo")
+    repo.commit("project", {"pyproject.toml": PYPROJECT})
+    for message, files in [*BASE, *extra]:
+        repo.commit(message, files)
+    return load_config(repo.path)
+
+
+def run(config: Config, server: Server, **kwargs: object) -> PairsRun:
+    with PairSuite(config, server=server, **kwargs) as suite:  # type: ignore[arg-type]
+        for pair in suite.pairs:
+            suite.run(pair)
+        return suite.report()
+
+
+def by_id(report: PairsRun) -> dict[str, PairResult]:
+    return {r.pair.id: r for r in report.results}
+
+
+def statuses(result: PairResult) -> list[str]:
+    return [s.status for s in result.steps]
+
+
+def test_a_correct_history_passes_every_pair(tmp_path: Path, pg_server: Server) -> None:
+    config = make_repo(tmp_path)
+    report = run(config, pg_server)
+    assert [r.pair.id for r in report.results] == ["1->2", "2->3"]
+    assert [r.status for r in report.results] == ["passed", "passed"]
+    first = report.results[0]
+    assert statuses(first) == ["passed"] * 7
+    assert first.step(4).detail == "replayed seeds of 1; prepared 2 of 2 queries of CL 2"
+    assert first.step(5).detail == "ran checks of 2"
+    assert report.results[1].step(5).status == "not applicable"  # version 3 has no check
+    # O(N): reaching 1 once, then up, down and up again per pair; no copies, no rebuilds.
+    assert report.counters.migrations == 1 + 3 + 3
+    assert report.counters.copies == 0
+    assert report.counters.rebuilds == 0
+    assert run_summary(report).startswith("upgrade pairs: 2 passed, 0 failed, 0 incomplete")
+
+
+def test_clone_isolation_runs_each_pair_on_a_copy(tmp_path: Path, pg_server: Server) -> None:
+    config = make_repo(tmp_path)
+    report = run(config, pg_server, isolation="clone")
+    assert [r.status for r in report.results] == ["passed", "passed"]
+    # One snapshot of each state and one clone per pair; the chain runs each migration once.
+    assert report.counters.copies == 4
+    assert report.counters.migrations == 2 + 3 + 3
+
+
+def test_not_null_without_default_fails_on_populated_data(
+    tmp_path: Path, pg_server: Server
+) -> None:
+    config = make_repo(
+        tmp_path,
+        [
+            (
+                "owner",
+                migration(
+                    4,
+                    "owner",
+                    "-- compat: offline\nALTER TABLE items ADD COLUMN owner text NOT NULL;\n",
+                    "ALTER TABLE items DROP COLUMN owner;\n",
+                ),
+            ),
+            (
+                "notes",
+                migration(5, "notes", "CREATE TABLE notes (body text);\n", "DROP TABLE notes;\n"),
+            ),
+        ],
+    )
+    results = by_id(run(config, pg_server))
+    broken = results["3->4"]
+    assert broken.status == "failed"
+    assert statuses(broken) == ["passed", "passed", "failed"] + ["not run"] * 4
+    (finding,) = broken.findings
+    assert finding.kind == "up-fails-on-data"
+    assert finding.summary == "migration 4 fails on the populated database"
+    assert finding.where == "migrations/4_owner.up.sql:2"
+    assert finding.statement == "ALTER TABLE items ADD COLUMN owner text NOT NULL"
+    assert finding.server is not None and "contains null values" in finding.server
+    assert "give it a DEFAULT" in finding.fix
+    text = failure_report(broken)
+    assert text.startswith("FAILED 3->4 (offline, CL 4 -> 5), step 3 migrate up:")
+    # The next pair still runs, on the data that could migrate, and says so.
+    after = results["4->5"]
+    assert after.status == "passed"
+    assert any("migration 4 failed on the data seeded before it" in n for n in after.notes)
+
+
+def test_a_down_that_leaves_an_index_behind(tmp_path: Path, pg_server: Server) -> None:
+    config = make_repo(
+        tmp_path,
+        [
+            (
+                "index",
+                migration(
+                    4,
+                    "name_index",
+                    "CREATE INDEX items_name_idx ON items (name);\n",
+                    "-- forgot the index\nSELECT 1;\n",
+                ),
+            ),
+            (
+                "notes",
+                migration(5, "notes", "CREATE TABLE notes (body text);\n", "DROP TABLE notes;\n"),
+            ),
+        ],
+    )
+    report = run(config, pg_server)
+    results = by_id(report)
+    broken = results["3->4"]
+    assert broken.step(6).status == "failed"
+    (trace,) = broken.step(6).findings
+    assert trace.kind == "down-leaves-trace"
+    assert (
+        trace.summary
+        == "down to 3 leaves the schema different from before the upgrade (1 difference)"
+    )
+    assert trace.where == "migrations/4_name_index.down.sql"
+    assert trace.details.startswith("+ index public.items_name_idx (table public.items")
+    assert trace.details.endswith("only after down")
+    (again,) = broken.step(7).findings
+    assert again.kind == "up-again-fails"
+    assert again.server is not None and "already exists" in again.server
+    # The chain was rebuilt, so the next pair starts clean and passes.
+    assert results["4->5"].status == "passed"
+    assert report.counters.rebuilds == 1
+
+
+def test_debris_that_up_again_does_not_trip_over(tmp_path: Path, pg_server: Server) -> None:
+    config = make_repo(
+        tmp_path,
+        [
+            (
+                "size",
+                migration(
+                    4,
+                    "size",
+                    "ALTER TABLE items ADD COLUMN size int;\n",
+                    "ALTER TABLE items DROP COLUMN size;\nCREATE TABLE scratch (id int);\n",
+                ),
+            )
+        ],
+    )
+    broken = by_id(run(config, pg_server))["3->4"]
+    assert [f.kind for f in broken.findings] == ["down-leaves-trace", "up-again-differs"]
+    again = broken.step(7).findings[0]
+    assert again.summary == "down and up again give a schema different from the first up"
+    assert again.details.splitlines() == [
+        "+ table public.scratch: only after down and up",
+        "+ column public.scratch.id (type integer, nullable NULL): only after down and up",
+    ]
+
+
+def test_live_step_whose_old_writes_and_queries_break(tmp_path: Path, pg_server: Server) -> None:
+    rename = (
+        "-- compat: live\n-- lint: ignore rename-column\n"
+        "ALTER TABLE items RENAME COLUMN name TO title;\n"
+    )
+    config = make_repo(
+        tmp_path,
+        [
+            (
+                "rename",
+                migration(4, "rename", rename, "ALTER TABLE items RENAME COLUMN title TO name;\n"),
+            )
+        ],
+    )
+    broken = by_id(run(config, pg_server))["3->4"]
+    assert broken.status == "failed"
+    assert statuses(broken) == [
+        "passed",
+        "passed",
+        "passed",
+        "failed",
+        "not applicable",
+        "passed",
+        "passed",
+    ]
+    kinds = [f.kind for f in broken.step(4).findings]
+    assert kinds == ["old-write-fails", "old-query-fails", "old-query-fails"]
+    write, create, get = broken.step(4).findings
+    assert write.summary == "old code's writes (seed of version 3) fail on schema 4"
+    assert write.where == "tests/upgrade/3/seed.sql:1"
+    assert write.server == 'column "name" of relation "items" does not exist'
+    assert create.summary == "old code's query CreateItem (CL 4) does not prepare on schema 4"
+    assert create.where == "queries/items.sql:2 at CL 4"
+    assert create.server == 'column "name" of relation "items" does not exist'
+    assert get.where == "queries/items.sql:5 at CL 4"
+    assert "compat: offline" in create.fix
+
+
+def test_the_same_change_passes_as_an_offline_step(tmp_path: Path, pg_server: Server) -> None:
+    rename = "-- compat: offline\nALTER TABLE items RENAME COLUMN name TO title;\n"
+    config = make_repo(
+        tmp_path,
+        [
+            (
+                "rename",
+                migration(4, "rename", rename, "ALTER TABLE items RENAME COLUMN title TO name;\n"),
+            )
+        ],
+    )
+    result = by_id(run(config, pg_server))["3->4"]
+    assert result.status == "passed"
+    assert result.step(4).status == "not applicable"
+    assert result.step(4).detail.startswith("offline step")
+    assert pair_line(result).endswith("offline step (old code is stopped first)")
+
+
+def test_new_code_that_cannot_read_old_data(tmp_path: Path, pg_server: Server) -> None:
+    config = make_repo(
+        tmp_path,
+        [
+            (
+                "kind",
+                {
+                    **migration(
+                        4,
+                        "kind",
+                        "ALTER TABLE items ADD COLUMN kind text;\n",
+                        "ALTER TABLE items DROP COLUMN kind;\n",
+                    ),
+                    "tests/upgrade/4/check.sql": (
+                        "-- new code assumes every item has a kind\n"
+                        "SELECT NOT EXISTS (SELECT 1 FROM items WHERE kind IS NULL);\n"
+                    ),
+                },
+            )
+        ],
+    )
+    broken = by_id(run(config, pg_server))["3->4"]
+    assert broken.status == "failed"
+    (finding,) = broken.step(5).findings
+    assert finding.kind == "check-fails"
+    assert finding.where == "tests/upgrade/4/check.sql:2"
+    assert finding.server == "returned false"
+    assert broken.step(6).status == "passed"
+
+
+def test_an_irreversible_migration_skips_down_and_up_again(
+    tmp_path: Path, pg_server: Server
+) -> None:
+    config = make_repo(
+        tmp_path,
+        [("drop", migration(4, "drop_tags", "DROP TABLE tags;\n", down=None))],
+    )
+    report = run(config, pg_server)
+    result = by_id(report)["3->4"]
+    assert result.status == "incomplete"
+    assert statuses(result)[5:] == ["skipped", "skipped"]
+    assert result.step(6).detail.startswith("migration 4 has no down file (irreversible)")
+    assert "steps 6-7 skipped: migration 4 has no down file (irreversible)" in pair_line(result)
+    assert report.ok  # skipped is not failed ...
+    root = ET.fromstring(junit_xml(report))
+    cases = root.findall(".//testsuite[@name='upgrade_pairs(3->4)']/testcase")
+    skipped = {
+        c.get("name"): c.find("skipped").get("message", "")  # type: ignore[union-attr]
+        for c in cases
+        if c.find("skipped") is not None
+    }
+    # ... and not passed either.
+    assert skipped["6 migrate down"].startswith("skipped: migration 4 has no down file")
+    assert skipped["7 migrate up again"].startswith("skipped: migration 4 has no down file")
+    assert skipped["4 old code on the new schema"].startswith("not applicable: offline step")
+
+
+def test_a_down_file_the_engine_cannot_run(tmp_path: Path, pg_server: Server) -> None:
+    config = make_repo(
+        tmp_path,
+        [
+            (
+                "pk",
+                migration(
+                    4,
+                    "tag_id",
+                    "-- compat: live\nALTER TABLE tags ADD COLUMN id bigserial;\n",
+                    # CockroachDB syntax that PostgreSQL cannot parse.
+                    "ALTER TABLE tags ALTER PRIMARY KEY USING COLUMNS (item_id);\n"
+                    "ALTER TABLE tags DROP COLUMN id;\n",
+                ),
+            ),
+            (
+                "notes",
+                migration(5, "notes", "CREATE TABLE notes (body text);\n", "DROP TABLE notes;\n"),
+            ),
+        ],
+    )
+    results = by_id(run(config, pg_server))
+    broken = results["3->4"]
+    assert statuses(broken) == ["passed"] * 4 + ["not applicable", "failed", "not run"]
+    (finding,) = broken.findings
+    assert finding.kind == "down-fails"
+    assert finding.summary == "the down migration cannot run on PostgreSQL"
+    assert finding.where == "migrations/4_tag_id.down.sql:1"
+    assert finding.server is not None and finding.server.startswith("syntax error")
+    assert results["4->5"].status == "passed"
+
+
+def test_one_selected_pair_gets_the_verdict_of_the_full_run(
+    tmp_path: Path, pg_server: Server
+) -> None:
+    config = make_repo(
+        tmp_path,
+        [
+            (
+                "index",
+                migration(
+                    4, "name_index", "CREATE INDEX items_name_idx ON items (name);\n", "SELECT 1;\n"
+                ),
+            )
+        ],
+    )
+    full = by_id(run(config, pg_server))["3->4"]
+    out = io.StringIO()
+    code = upgrade_pairs(config, pair="4", server=pg_server, out=out, fmt="json")
+    assert code == 1
+    data = json.loads(out.getvalue())
+    (alone,) = data["pairs"]
+    assert alone["id"] == "3->4"
+    assert [s["status"] for s in alone["steps"]] == statuses(full)
+
+
+def test_selection_by_id_target_and_range(tmp_path: Path, pg_server: Server) -> None:
+    config = make_repo(
+        tmp_path,
+        [
+            (
+                "notes",
+                migration(4, "notes", "CREATE TABLE notes (body text);\n", "DROP TABLE notes;\n"),
+            )
+        ],
+    )
+    with PairSuite(config, server=pg_server) as suite:
+        pairs = suite.pairs
+    assert [p.id for p in select_pairs(pairs, pair="2->3")] == ["2->3"]
+    assert [p.id for p in select_pairs(pairs, pair="3")] == ["2->3"]
+    assert [p.id for p in select_pairs(pairs, start=2)] == ["2->3", "3->4"]
+    assert [p.id for p in select_pairs(pairs, start=1, end=3)] == ["1->2", "2->3"]
+    with pytest.raises(ConfigError) as raised:
+        select_pairs(pairs, pair="9")
+    assert raised.value.where == "--pair 9"
+    assert raised.value.fix == "pairs: 1->2, 2->3, 3->4"
+
+
+def test_list_prints_pairs_and_session_names_without_a_database(tmp_path: Path) -> None:
+    config = make_repo(tmp_path)
+    out = io.StringIO()
+    assert upgrade_pairs(config, list_only=True, fmt="json", out=out) == 0
+    listed = json.loads(out.getvalue())
+    assert [(p["id"], p["session"], p["upgrade"]) for p in listed] == [
+        ("1->2", "upgrade_pairs(1->2)", "live"),
+        ("2->3", "upgrade_pairs(2->3)", "live"),
+    ]
+
+
+def test_junit_report_and_exit_code_of_a_failing_run(tmp_path: Path, pg_server: Server) -> None:
+    config = make_repo(
+        tmp_path,
+        [
+            (
+                "owner",
+                migration(
+                    4,
+                    "owner",
+                    "ALTER TABLE items ADD COLUMN owner text NOT NULL;\n",
+                    "ALTER TABLE items DROP COLUMN owner;\n",
+                ),
+            )
+        ],
+    )
+    junit = tmp_path / "reports" / "pairs.xml"
+    out = io.StringIO()
+    assert upgrade_pairs(config, junit=junit, server=pg_server, out=out) == 1
+    text = out.getvalue()
+    assert "3->4           offline  FAILED" in text
+    assert "FAILED 3->4 (offline, CL 4 -> 5), step 3 migrate up" in text
+    root = ET.parse(junit).getroot()
+    assert (root.get("tests"), root.get("failures")) == ("21", "1")
+    failure = root.find(".//testcase[@name='3 migrate up']/failure")
+    assert failure is not None
+    assert failure.get("type") == "up-fails-on-data"
+    assert failure.get("message") == "migration 4 fails on the populated database"
+
+
+def test_this_repository_passes_every_pair(pg_server: Server) -> None:
+    config = load_config(ROOT)
+    report = run(config, pg_server)
+    results = by_id(report)
+    assert list(results) == ["1->2", "2->3", "3->4", "4->5", "5->6", "6->7"]
+    problems = {pid: failure_report(r) for pid, r in results.items() if r.status != "passed"}
+    assert problems == {}
+    offline = results["5->6"]
+    assert offline.pair.upgrade == "offline"
+    assert offline.step(4).status == "not applicable"
+    # Every step runs somewhere: old writes and queries, checks, down and up again.
+    for number in range(1, 8):
+        assert any(r.step(number).status == "passed" for r in report.results), number
+
+
+NOXFILE = """\
+from rollsafe.nox_sessions import upgrade_pairs_sessions
+
+upgrade_pairs_sessions()
+"""
+
+
+def nox(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nox", "--noxfile", str(repo / "noxfile.py"), *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_nox_lists_one_session_per_pair_and_runs_them(tmp_path: Path) -> None:
+    pytest.importorskip("nox", reason="the nox sessions need nox in the test environment")
+    config = make_repo(
+        tmp_path,
+        [
+            (
+                "owner",
+                migration(
+                    4,
+                    "owner",
+                    "ALTER TABLE items ADD COLUMN owner text NOT NULL;\n",
+                    "ALTER TABLE items DROP COLUMN owner;\n",
+                ),
+            )
+        ],
+    )
+    (config.repo / "noxfile.py").write_text(NOXFILE, encoding="utf-8")
+    listed = nox(config.repo, "-l", "--json")
+    assert listed.returncode == 0, listed.stderr
+    sessions = [entry["session"] for entry in json.loads(listed.stdout)]
+    assert sessions == ["upgrade_pairs(1->2)", "upgrade_pairs(2->3)", "upgrade_pairs(3->4)"]
+    junit = tmp_path / "nox-junit.xml"
+    done = nox(config.repo, "-s", "upgrade_pairs", "--", "--from", "2", "--junit", str(junit))
+    assert done.returncode == 1
+    assert "upgrade_pairs(1->2): skipped (not selected by --from 2)" in done.stderr
+    assert "upgrade_pairs(2->3): success" in done.stderr
+    assert "upgrade_pairs(3->4): failed" in done.stderr
+    assert "step 3 migrate up: migration 4 fails on the populated database" in done.stderr
+    root = ET.parse(junit).getroot()
+    assert [s.get("name") for s in root] == ["upgrade_pairs(2->3)", "upgrade_pairs(3->4)"]
+
+
+@pytest.mark.slow
+def test_nox_reports_why_no_pairs_could_be_computed(tmp_path: Path) -> None:
+    pytest.importorskip("nox", reason="the nox sessions need nox in the test environment")
+    folder = tmp_path / "not-a-repo"
+    folder.mkdir()
+    (folder / "noxfile.py").write_text(NOXFILE, encoding="utf-8")
+    listed = nox(folder, "-l")
+    assert listed.returncode == 0
+    assert "* upgrade_pairs" in listed.stdout
+    done = nox(folder, "-s", "upgrade_pairs")
+    assert done.returncode == 1
+    assert "cannot compute the upgrade pairs" in done.stderr
