@@ -126,7 +126,8 @@ class DirtyDatabase(DatabaseError):
         super().__init__(
             f"database is dirty at version {version}: a migration failed half-way",
             where=where,
-            fix=f"repair it by hand, then `rollsafe migrate --force {version}` (or the version it is really at)",
+            fix=f"repair it by hand, then `rollsafe migrate --force {version}` "
+            "(or the version it is really at)",
         )
 
 
