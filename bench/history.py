@@ -1,10 +1,10 @@
-"""Benchmark: reading history with rollsafe against git's own first-parent log.
+"""Benchmark: `rollsafe release-table --format json` against git's own first-parent log.
 
 Why: the release table is computed from the whole first-parent history on
-every CI run, so reading it must stay close to what git itself needs to list
-the migrations folder's changes, and grow linearly with the number of
-commits.  Target: rollsafe at most 2x ``git log --first-parent --raw --
-migrations/`` at 50,000 commits.
+every CI run, so it must stay close to what git itself needs to list the
+migrations folder's changes, and grow linearly with the number of commits.
+Target: rollsafe at most 2x ``git log --first-parent --raw -- migrations/``
+at 50,000 commits.
 
 The repositories are generated with ``git fast-import`` and cached under
 ``bench/out/`` (git-ignored): 5,000, 20,000 and 50,000 first-parent commits,
@@ -18,7 +18,21 @@ after rollsafe's, so a busy machine favours git, not rollsafe).  Two states
 of each repository are timed: as a fresh clone has it (no commit-graph file),
 and with the commit-graph that ``git gc`` or ``git maintenance`` writes.
 
-Run: ``python bench/history.py [--sizes 5000,20000,50000] [--runs 3] [--cli]``.
+rollsafe is timed in three states of its history cache (``.git/rollsafe/``):
+*cold* (``ROLLSAFE_NO_CACHE=1``: the whole history is read from git, as on a
+fresh CI checkout), *warm* (the cache holds the branch tip: nothing new
+landed) and *warm +100* (the cache holds the tip of 100 first-parent commits
+ago: those are read from git and appended, as on the next CI run of a busy
+branch).  The last column times `read_history` alone, cold, in a fresh
+interpreter: the part of the command that reads git.
+
+The console script is the one installed next to this interpreter (a version
+manager's shim would add its own start-up to every figure), and Python may
+write the bytecode cache (to ``bench/out/pycache``), as an installed package
+has its modules compiled; ``PYTHONDONTWRITEBYTECODE=1`` would otherwise make
+every run compile rollsafe's modules again.
+
+Run: ``python bench/history.py [--sizes 5000,20000,50000] [--runs 3] [--history-only]``.
 """
 
 from __future__ import annotations
@@ -30,7 +44,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -44,7 +59,8 @@ SOURCE_DIRS = 40
 MERGE_EVERY = 200
 EPOCH = 1_600_000_000
 ENV = {
-    **os.environ,
+    **{key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"},
+    "PYTHONPYCACHEPREFIX": str(OUT / "pycache"),
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_CONFIG_GLOBAL": os.devnull,
     "GIT_AUTHOR_NAME": "Bench",
@@ -54,16 +70,28 @@ ENV = {
 }
 
 # --- The command timed for rollsafe --------------------------------------------------------
-#: SWITCH HERE: True times the whole `rollsafe release-table --format json` command (as
-#: ``--cli`` does); False times `read_history` alone in a fresh interpreter, the part of
-#: that command which reads git.  Both include the interpreter's start-up.
-USE_CLI = False
+#: SWITCH HERE: True times the whole `rollsafe release-table --format json` command (the
+#: default); False (``--history-only``) times `read_history` alone in a fresh interpreter,
+#: the part of that command which reads git.  Both include the interpreter's start-up.
+USE_CLI = True
+#: First-parent commits that land between the cached tip and the branch tip ("warm +100").
+NEW_COMMITS = 100
+#: Where the history cache lives in a benchmark repository (see rollsafe._history_cache).
+CACHE_DIR = Path(".git") / "rollsafe"
+
+
+def console_script() -> str:
+    """The installed ``rollsafe`` entry point beside this interpreter, else the one on PATH."""
+    beside = Path(sys.executable).with_name("rollsafe")
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("rollsafe") or "rollsafe"
 
 
 def rollsafe_command(repo: Path, *, cli: bool) -> list[str]:
     """The rollsafe command line timed against git's log on ``repo``."""
     if cli:
-        return ["rollsafe", "release-table", "--format", "json", "--repo", str(repo)]
+        return [console_script(), "release-table", "--format", "json", "--repo", str(repo)]
     code = (
         "import sys; from rollsafe.config import load_config; "
         "from rollsafe.history import read_history; "
@@ -237,10 +265,26 @@ SCENARIOS: dict[str, dict[str, str]] = {
 }
 
 
-def best_of(runs: int, command: Sequence[str], cwd: Path, env: dict[str, str]) -> float:
-    """The fastest of ``runs`` wall-clock runs of ``command`` (output read and discarded)."""
+#: The environment of a run that reads the whole history from git.
+COLD = {"ROLLSAFE_NO_CACHE": "1"}
+
+
+def best_of(
+    runs: int,
+    command: Sequence[str],
+    cwd: Path,
+    env: dict[str, str],
+    *,
+    before: Callable[[], None] | None = None,
+) -> float:
+    """The fastest of ``runs`` wall-clock runs of ``command`` (output read and discarded).
+
+    ``before`` runs ahead of each run, outside the timing (to put a cache in place).
+    """
     best = float("inf")
     for _ in range(runs):
+        if before is not None:
+            before()
         start = time.perf_counter()
         done = subprocess.run(
             command, cwd=cwd, stdout=subprocess.PIPE, env={**ENV, **env}, check=False
@@ -252,27 +296,98 @@ def best_of(runs: int, command: Sequence[str], cwd: Path, env: dict[str, str]) -
     return best
 
 
-def table(rows: Sequence[tuple[int, float, float]]) -> list[str]:
-    """The Markdown table of one scenario, with the linearity line under it."""
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env=ENV, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
 
-    def per_10k(size: int, seconds: float) -> str:
-        return f"{seconds / size * 10_000:.2f}"
+
+def cache_behind(repo: Path, command: Sequence[str], env: dict[str, str], saved: Path) -> None:
+    """Save in ``saved`` the history cache as a run at ``NEW_COMMITS`` commits ago leaves it.
+
+    The branch is moved back for that run and always restored: the
+    repository itself is the same before and after.
+    """
+    branch = _git(repo, "symbolic-ref", "HEAD")
+    tip = _git(repo, "rev-parse", branch)
+    older = _git(repo, "rev-parse", f"{tip}~{NEW_COMMITS}")
+    try:
+        _git(repo, "update-ref", branch, older, tip)
+        best_of(1, command, repo, env)
+    finally:
+        _git(repo, "update-ref", branch, tip)
+    if saved.exists():
+        shutil.rmtree(saved)
+    shutil.copytree(repo / CACHE_DIR, saved)
+
+
+@dataclass(frozen=True)
+class Result:
+    """The figures of one repository in one state, in seconds."""
+
+    size: int
+    git: float
+    cold: float
+    warm: float
+    behind: float  # warm, NEW_COMMITS new commits to read
+    history: float  # read_history alone, cold
+
+
+def measure(repo: Path, size: int, env: dict[str, str], runs: int, *, cli: bool) -> Result:
+    """Time git and rollsafe (cold, warm, warm +100) and read_history on one repository."""
+    ours = rollsafe_command(repo, cli=cli)
+    cache = repo / CACHE_DIR
+    saved = OUT / "cache-behind"
+
+    def restore_behind() -> None:
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.copytree(saved, cache)
+
+    # git runs before and after rollsafe, so load that comes and goes
+    # during the run is not counted against git.
+    git_seconds = best_of(runs, git_command(), repo, env)
+    cold = best_of(runs, ours, repo, {**env, **COLD})
+    shutil.rmtree(cache, ignore_errors=True)
+    best_of(1, ours, repo, env)  # writes the cache at the tip
+    warm = best_of(runs, ours, repo, env)
+    cache_behind(repo, ours, env, saved)
+    behind = best_of(runs, ours, repo, env, before=restore_behind)
+    history = best_of(runs, rollsafe_command(repo, cli=False), repo, {**env, **COLD})
+    git_seconds = min(git_seconds, best_of(runs, git_command(), repo, env))
+    return Result(size, git_seconds, cold, warm, behind, history)
+
+
+def table(results: Sequence[Result]) -> list[str]:
+    """The Markdown table of one scenario, with the linearity lines under it."""
+
+    def ratio(seconds: float, result: Result) -> str:
+        return f"{seconds / result.git:.2f}x"
 
     lines = [
-        "| commits | git s | rollsafe s | ratio | git s/10k | rollsafe s/10k |",
-        "|--------:|------:|-----------:|------:|----------:|---------------:|",
+        f"| commits | git s | rollsafe cold s | ratio | warm s | ratio | warm +{NEW_COMMITS} s "
+        "| ratio | read_history cold s |",
+        "|--------:|------:|----------------:|------:|-------:|------:|----------:|------:"
+        "|--------------------:|",
     ]
-    for size, git_seconds, ours in rows:
+    for r in results:
         lines.append(
-            f"| {size:,} | {git_seconds:.2f} | {ours:.2f} | {ours / git_seconds:.2f}x "
-            f"| {per_10k(size, git_seconds)} | {per_10k(size, ours)} |"
+            f"| {r.size:,} | {r.git:.2f} | {r.cold:.2f} | {ratio(r.cold, r)} "
+            f"| {r.warm:.2f} | {ratio(r.warm, r)} | {r.behind:.2f} | {ratio(r.behind, r)} "
+            f"| {r.history:.2f} |"
         )
-    if len(rows) > 1:
-        (small, _, small_s), (large, _, large_s) = rows[-2], rows[-1]
-        growth = (large_s - small_s) / (large - small) * 10_000
+    if len(results) > 1:
+        small, large = results[-2], results[-1]
+        span = (large.size - small.size) / 10_000
+
+        def growth(name: str) -> str:
+            extra = (getattr(large, name) - getattr(small, name)) / span
+            return f"{extra:.2f}"
+
         lines.append(
-            f"\nrollsafe: {growth:.2f} s per extra 10k commits between {small:,} and {large:,} "
-            f"commits (vs {large_s / large * 10_000:.2f} s/10k overall: the rest is start-up)"
+            f"\nPer extra 10k commits between {small.size:,} and {large.size:,}: git "
+            f"{growth('git')} s, rollsafe cold {growth('cold')} s, warm {growth('warm')} s, "
+            f"warm +{NEW_COMMITS} {growth('behind')} s, read_history {growth('history')} s."
         )
     return lines
 
@@ -282,28 +397,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="5000,20000,50000", help="commit counts")
     parser.add_argument("--runs", type=int, default=3, help="runs per command (best is kept)")
-    parser.add_argument("--cli", action="store_true", help="time `rollsafe release-table`")
+    parser.add_argument(
+        "--history-only",
+        action="store_true",
+        help="time read_history alone instead of `rollsafe release-table`",
+    )
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
-    cli = args.cli or USE_CLI
+    cli = USE_CLI and not args.history_only
     what = "rollsafe release-table --format json" if cli else "read_history (python -c)"
-    results: dict[str, list[tuple[int, float, float]]] = {name: [] for name in SCENARIOS}
+    results: dict[str, list[Result]] = {name: [] for name in SCENARIOS}
     for size in sizes:
         repo = repository(size)
         for name, env in SCENARIOS.items():
-            # git runs before and after rollsafe, so load that comes and goes
-            # during the run is not counted against git.
-            git_seconds = best_of(args.runs, git_command(), repo, env)
-            ours = best_of(args.runs, rollsafe_command(repo, cli=cli), repo, env)
-            git_seconds = min(git_seconds, best_of(args.runs, git_command(), repo, env))
-            results[name].append((size, git_seconds, ours))
+            result = measure(repo, size, env, args.runs, cli=cli)
+            results[name].append(result)
             print(
-                f"{size} commits, {name}: git {git_seconds:.2f}s, rollsafe {ours:.2f}s",
+                f"{size} commits, {name}: git {result.git:.2f}s, cold {result.cold:.2f}s, "
+                f"warm {result.warm:.2f}s, warm +{NEW_COMMITS} {result.behind:.2f}s, "
+                f"read_history {result.history:.2f}s",
                 file=sys.stderr,
             )
     print(
         f"rollsafe: `{what}`; git: `{' '.join(git_command())}`; best of {args.runs}; "
-        f"{os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs; Python {sys.version.split()[0]}; "
+        f"{_git(OUT, 'version') if OUT.exists() else 'git'}"
     )
     for name, rows in results.items():
         print(f"\n### {name}\n")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from rollsafe.cli import CONFIG_FLAGS, build_parser, config_from, main
+from rollsafe.cli import COMMAND_MODULES, COMMANDS, CONFIG_FLAGS, build_parser, config_from, main
 from rollsafe.errors import EXIT_BAD_INPUT, EXIT_CHECK_FAILED
 from tests.gitrepo import GitRepo, migration
 
@@ -59,7 +60,9 @@ def test_config_flags_override_pyproject(tmp_path: Path) -> None:
     assert len(CONFIG_FLAGS) == 11
 
 
-def test_bad_input_is_one_line_and_exit_2(repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    repo: GitRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["which", "99", "--repo", str(repo.path)])
     captured = capsys.readouterr()
     assert code == EXIT_BAD_INPUT
@@ -101,3 +104,77 @@ def test_release_table_then_check_in_a_fresh_process(repo: GitRepo) -> None:
     stale = run_script("release-table", "--check", cwd=repo.path)
     assert stale.returncode == EXIT_CHECK_FAILED
     assert "+| 2 | 3 |" in stale.stdout
+
+
+def test_commands_map_names_every_registered_subcommand() -> None:
+    parser = build_parser()
+    (subparsers,) = [a for a in parser._actions if a.dest == "command"]
+    assert isinstance(subparsers.choices, dict)
+    assert sorted(subparsers.choices) == sorted(COMMANDS)
+    assert set(COMMANDS.values()) == set(COMMAND_MODULES)
+    for command, module in COMMANDS.items():
+        only = build_parser(command)
+        (action,) = [a for a in only._actions if a.dest == "command"]
+        assert isinstance(action.choices, dict)
+        assert command in action.choices, module
+        assert set(action.choices) == {c for c, m in COMMANDS.items() if m == module}
+
+
+def test_running_the_release_table_loads_no_database_or_pair_machinery(repo: GitRepo) -> None:
+    code = (
+        "import sys\n"
+        "from rollsafe.cli import main\n"
+        "main(['release-table', '--format', 'json', '--repo', sys.argv[1]])\n"
+        "heavy = ('psycopg', 'rollsafe.pairs', 'rollsafe.commands.pairs', 'rollsafe.engines',\n"
+        "         'rollsafe.migrator', 'rollsafe.fixtures')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(repo.path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_building_the_release_table_parser_loads_no_sql_parser() -> None:
+    code = (
+        "import sys\n"
+        "from rollsafe.cli import build_parser, command_of\n"
+        "build_parser(command_of(['release-table', '--format', 'json']))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pglast', 'psycopg')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_migrate_names_the_engines_url_variable() -> None:
+    from rollsafe.commands import migrate
+    from rollsafe.engines import URL_ENV
+
+    assert migrate.URL_ENV == URL_ENV
+
+
+def test_no_cache_is_accepted_by_every_subcommand() -> None:
+    parser = build_parser()
+    for command in COMMANDS:
+        args = parser.parse_args([command, *_minimal(command), "--no-cache"])
+        assert args.no_cache, command
+
+
+def test_the_garbage_collector_is_back_on_after_a_command(repo: GitRepo) -> None:
+    assert main(["release-table", "--format", "json", "--repo", str(repo.path)]) == 0
+    assert gc.isenabled()
+
+
+def test_public_api_is_importable_and_cheap() -> None:
+    """``import rollsafe`` must not load the database stack: every command pays for it."""
+    code = (
+        "import sys, rollsafe\n"
+        "assert 'psycopg' not in sys.modules and 'pglast' not in sys.modules\n"
+        "assert sorted(rollsafe.__all__) == sorted(rollsafe._EXPORTS)\n"
+        "for name in rollsafe.__all__: getattr(rollsafe, name)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -308,3 +309,74 @@ def test_literal_prefix() -> None:
     assert _git._literal_prefix("a/b[cd]/x.sql") == "a/"
     assert _git._literal_prefix("*.sql") == ""
     assert _git._literal_prefix("exact/file.sql") == "exact/file.sql"
+
+
+# ---------------------------------------------------------------------------
+# What the history cache asks git
+
+
+def test_first_parent_log_since_reads_only_the_newer_commits_with_their_parent(
+    repo: GitRepo,
+) -> None:
+    first = repo.commit("one", migration(1, "a", "SELECT 1;\n"))
+    second = repo.commit("two", {"README.md": "x\n"})
+    third = repo.commit("three", migration(2, "b", "SELECT 2;\n"), change=5)
+    handle = _git.open_repo(repo.path)
+    commits = [
+        commit
+        for batch in _git.first_parent_log(
+            handle, third, "migrations", messages=True, notes=None, since=first
+        )
+        for commit in batch
+    ]
+    assert [c.sha.decode() for c in commits] == [second, third]
+    assert [c.parent.decode() for c in commits] == [first, second]
+    assert b"Reviewed-on:" in commits[1].body
+    assert {c.new_path for c in commits[1].changes} == {
+        "migrations/2_b.up.sql",
+        "migrations/2_b.down.sql",
+    }
+    # Without ``since``, no parent is asked for.
+    (only,) = [
+        commit
+        for batch in _git.first_parent_log(handle, first, "migrations", messages=False, notes=None)
+        for commit in batch
+    ]
+    assert only.parent == b""
+
+
+def test_ref_tips_lists_matching_refs_in_one_call(repo: GitRepo) -> None:
+    head = repo.commit("one")
+    repo.git("notes", "--ref=refs/notes/review", "add", "-m", "n", head)
+    handle = _git.open_repo(repo.path)
+    notes = repo.git("rev-parse", "refs/notes/review").strip()
+    assert _git.ref_tips(handle, ["refs/notes/review", "refs/replace/"]) == {
+        "refs/notes/review": notes
+    }
+    repo.git("replace", head, repo.git("commit-tree", "HEAD^{tree}", "-m", "r").strip())
+    tips = _git.ref_tips(handle, ["refs/replace/"])
+    assert tips is not None and list(tips) == [f"refs/replace/{head}"]
+    assert _git.ref_tips(handle, []) == {}
+    shutil.rmtree(repo.path / ".git")
+    assert _git.ref_tips(handle, ["refs/replace/"]) is None  # git cannot tell: no exception
+
+
+def test_changed_note_targets_names_annotated_objects(repo: GitRepo) -> None:
+    first = repo.commit("one")
+    second = repo.commit("two")
+    ref = "--ref=refs/notes/review"
+    repo.git("notes", ref, "add", "-m", "a", first)
+    before = repo.git("rev-parse", "refs/notes/review").strip()
+    repo.git("notes", ref, "add", "-m", "b", second)
+    repo.git("notes", ref, "add", "-f", "-m", "a2", first)
+    after = repo.git("rev-parse", "refs/notes/review").strip()
+    handle = _git.open_repo(repo.path)
+    assert _git.changed_note_targets(handle, before, after) == {first, second}
+    assert _git.changed_note_targets(handle, after, after) == set()
+    assert _git.changed_note_targets(handle, "0" * 40, after) is None
+
+
+def test_git_identity_names_the_binary() -> None:
+    identity = _git.git_identity()
+    assert identity == _git.git_identity()
+    assert ":" in identity  # path, size and modification time of the binary found

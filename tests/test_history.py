@@ -18,7 +18,7 @@ from rollsafe.history import (
     CodeVersion,
     FileChange,
     History,
-    _new_version,
+    _Builder,
     read_history,
     semver_key,
 )
@@ -733,23 +733,28 @@ def test_find_on_ordinal_and_tag_histories(repo: GitRepo) -> None:
 # Data
 
 
-def test_fast_constructor_equals_the_dataclass_constructor() -> None:
+@pytest.mark.parametrize("numbered", [True, False])
+def test_versions_history_builds_equal_the_dataclass_constructor(numbered: bool) -> None:
+    change = FileChange("added", "migrations/3_a.up.sql", None, None, "b" * 40)
+    builder = _Builder("migrations", numbered=numbered, ordinal=not numbered, progress=None)
+    builder.add([("a" * 40, EPOCH, "s", 7 if numbered else None, (change,))])
+    (fast,) = builder.gerrit if numbered else builder.ordinal
     fields: Mapping[str, object] = {
-        "cl": "7",
-        "number": 7,
+        "cl": "7" if numbered else "1",
+        "number": 7 if numbered else 1,
         "commit": "a" * 40,
         "date": datetime.fromtimestamp(EPOCH, UTC),
         "subject": "s",
-        "position": 6,
+        "position": 0,
         "schema": 3,
         "migrations": {"migrations/3_a.up.sql": "b" * 40},
-        "changes": (FileChange("added", "migrations/3_a.up.sql", None, None, "b" * 40),),
+        "changes": (change,),
     }
     assert [f.name for f in dataclasses.fields(CodeVersion)] == list(fields)
-    fast = _new_version(*fields.values())  # type: ignore[arg-type]
+    assert list(vars(fast)) == list(fields)
     slow = CodeVersion(**fields)  # type: ignore[arg-type]
     assert fast == slow and repr(fast) == repr(slow) and hash(fast) == hash(slow)
-    assert dataclasses.replace(fast, position=0).position == 0
+    assert dataclasses.replace(fast, position=1).position == 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.cl = "8"  # type: ignore[misc]
     assert len({fast, slow}) == 1

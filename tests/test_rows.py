@@ -8,6 +8,7 @@ hand-built histories without git.
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -289,3 +290,45 @@ def test_notes_do_not_change_the_shape_of_rows() -> None:
     assert _shift(rows_from(history, live(1, 2), {1: "x"})) == _shift(
         rows_from(history, live(1, 2), {})
     )
+
+
+def _naive_out_of_order(rows: Sequence[Row]) -> list[list[tuple[str, int, bool]]]:
+    """Every row's out-of-order CLs the slow way: each CL against each other row's range."""
+    listed = []
+    for row in rows:
+        span = row.numeric_range
+        entries = []
+        if span is not None:
+            low, high = span
+            for other in rows:
+                if other.id == row.id:
+                    continue
+                for v in other.versions:
+                    if (
+                        v.number is not None
+                        and low <= v.number
+                        and (high is None or v.number <= high)
+                    ):
+                        entries.append((v.number, v.position, v.cl, other.id, other.id > row.id))
+        listed.append([(cl, owner, newer) for _n, _p, cl, owner, newer in sorted(entries)])
+    return listed
+
+
+def test_out_of_order_lists_match_a_naive_search_on_large_shuffled_histories() -> None:
+    rng = random.Random(7)
+    for _ in range(20):
+        count = rng.randint(50, 400)
+        numbers: list[int | None] = list(range(1_000, 1_000 + count))
+        for index in range(0, count - 10, rng.randint(3, 15)):
+            late = index + rng.randint(1, 9)
+            numbers[index], numbers[late] = numbers[late], numbers[index]
+        specs: list[Spec] = []
+        schema = 0
+        for number in numbers:
+            if rng.random() < 0.1:
+                schema += 1
+            specs.append((number, schema or None))
+        released = {str(n) for n in numbers if rng.random() < 0.7} if rng.random() < 0.3 else None
+        rows = rows_from(history_of(*specs), live(*range(1, schema + 1)), {}, released=released)
+        got = [[(e.version.cl, e.row, e.newer) for e in row.out_of_order] for row in rows]
+        assert got == _naive_out_of_order(rows)

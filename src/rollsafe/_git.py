@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import fnmatch
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -160,6 +161,60 @@ def ref_exists(repo: git.Repo, ref: str) -> bool:
     return try_run(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", ref) is not None
 
 
+def ref_tips(repo: git.Repo, patterns: Sequence[str]) -> dict[str, str] | None:
+    """``ref name -> object id`` of the refs matching ``patterns`` (``for-each-ref`` rules:
+    a pattern is a full name, a prefix ending in ``/``, or a glob), in one git call.
+
+    Why: the history cache must know several ref states (the notes ref, the
+    replace refs) before it can trust itself, and each git call costs a
+    process.  None when git cannot tell (the caller then reads without cache).
+    """
+    if not patterns:
+        return {}
+    output = try_run(repo, "for-each-ref", "--format=%(objectname) %(refname)", "--", *patterns)
+    if output is None:
+        return None
+    tips: dict[str, str] = {}
+    for line in output.splitlines():
+        sha, _, name = line.partition(" ")
+        if name:
+            tips[name] = sha
+    return tips
+
+
+def changed_note_targets(repo: git.Repo, old: str, new: str) -> set[str] | None:
+    """The objects whose note differs between two commits of a notes ref; None when unknown.
+
+    Why: Gerrit adds a note for every change it submits, so the notes ref
+    moves with every landing; the history cache stays valid as long as no
+    note of a commit it already read was added, edited or removed.  Notes
+    live at paths named after the annotated object, split into folders
+    (fan-out) as the ref grows, so the folders are joined back.  A commit
+    that is gone (a forced update followed by gc) gives None: the caller then
+    cannot tell and must read everything again.
+    """
+    output = try_run(repo, "diff-tree", "-r", "-z", "--no-renames", "--name-only", old, new)
+    if output is None:
+        return None
+    return {path.replace("/", "") for path in output.split("\0") if path}
+
+
+def git_identity() -> str:
+    """Which git binary runs, with its size and modification time (no process started).
+
+    Why: the history cache stores what git reported (rename detection
+    included); a git upgrade replaces the binary, which makes every cache it
+    wrote stale without having to ask git for its version.
+    """
+    executable = str(git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git")
+    path = shutil.which(executable) or executable
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return path
+    return f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
 # ---------------------------------------------------------------------------
 # Streaming
 
@@ -262,6 +317,7 @@ class LogCommit(NamedTuple):
     body: bytes  # the message after the subject (empty unless asked for)
     notes: bytes  # the note's text (empty unless a notes ref was given)
     changes: tuple[RawChange, ...]
+    parent: bytes = b""  # the first parent's id (empty unless `first_parent_log` got ``since``)
 
 
 def _decode(raw: bytes) -> str:
@@ -310,9 +366,14 @@ def first_parent_log(
     *,
     messages: bool,
     notes: str | None,
+    since: str | None = None,
 ) -> Iterator[list[LogCommit]]:
     """Every first-parent commit from the root to ``tip``, oldest first, with its
     changes inside ``folder`` (against the first parent; merges included).
+
+    With ``since``, only the commits not reachable from ``since`` are read
+    (``since..tip``), each with its first parent in ``parent``: the history
+    cache appends them when the oldest one's first parent is ``since``.
 
     Why one command: ``--sparse`` keeps the commits that do not touch the
     folder in the output, so a single ``git log`` gives both the full
@@ -324,7 +385,9 @@ def first_parent_log(
     ``%(trailers)`` parser costs more than the whole log) and ``notes`` names
     a notes ref whose text is added (Gerrit's ``refs/notes/review``).
     ``--reverse`` makes git walk first and then stream oldest first, so the
-    caller can track the folder while git still formats and diffs.
+    caller can track the folder while git still formats and diffs.  The
+    rename limit is git's default, pinned (``-l1000``) so that a personal
+    ``diff.renameLimit`` cannot change the table or the cache.
 
     Yields batches (one per chunk read) so the caller pays per chunk, not per
     commit.  Records start with 0x1e after the NUL that ends the previous one;
@@ -333,6 +396,8 @@ def first_parent_log(
     then joined back to what follows (so the fast split is never wrong).
     """
     fields = ["%x1e%H", "%ct", "%s"]
+    if since is not None:
+        fields.append("%P")
     if messages:
         fields.append("%b")
     if notes is not None:
@@ -346,6 +411,7 @@ def first_parent_log(
         "--raw",
         "--no-abbrev",
         "-M",
+        "-l1000",
         "--diff-merges=first-parent",
         "--no-color",
         "--no-show-signature",
@@ -355,11 +421,14 @@ def first_parent_log(
         *([f"--notes={notes}"] if notes is not None else []),
         "--format=" + "%x00".join(fields),
         tip,
+        *([f"^{since}"] if since is not None else []),
         "--",
     ]
     if folder not in ("", "."):
         args.append(f":(top,literal){folder}/")
     header = len(fields)
+    has_parent = since is not None
+    body_at = 4 if has_parent else 3
     has_body = messages
     has_notes = notes is not None
     new = tuple.__new__  # what LogCommit._make does, without its extra call
@@ -382,9 +451,10 @@ def first_parent_log(
                 tokens[0],
                 tokens[1],
                 tokens[2],
-                tokens[3] if has_body else b"",
+                tokens[body_at] if has_body else b"",
                 tokens[header - 1] if has_notes else b"",
                 changes,
+                tokens[3].partition(b" ")[0] if has_parent else b"",
             ),
         )
 

@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
+import operator
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -227,25 +229,12 @@ def rows_from(
     records); ``irreversible`` names versions without a down file so the Notes
     say so.  Pure: the same inputs give the same rows.
     """
-    members = [v for v in history.versions if released is None or v.cl in released]
-    groups: list[list[CodeVersion]] = []
-    folding = baseline is not None  # still inside the leading baseline group
-    for version in members:
-        if version.schema is None and not groups:
-            continue  # before the first migration: no schema shipped yet
-        if folding:
-            if version.schema is not None and baseline is not None and version.schema <= baseline:
-                if not groups:
-                    groups.append([])
-                groups[-1].append(version)
-                continue
-            folding = False
-        if groups and groups[-1][-1].schema == version.schema:
-            groups[-1].append(version)
-        else:
-            groups.append([version])
-
+    groups = _groups(history.versions, baseline, released)
     present_in = _VersionCache(history.folder)
+    if groups:
+        # The newest mapping holds nearly every path the older ones do (files
+        # are rarely deleted): parsing them first spares most rows a miss.
+        present_in.learn(groups[-1][-1].migrations)
     rows: list[Row] = []
     for index, group in enumerate(groups):
         is_baseline = index == 0 and baseline is not None and _folded(group, baseline)
@@ -286,7 +275,7 @@ def rows_from(
                 schema=schema,
                 previous=previous,
                 migrations=introduced,
-                versions=tuple(group),
+                versions=group,
                 upgrade=upgrade,
                 inferred=inferred,
                 notes=(*row_notes, *extra),
@@ -299,6 +288,36 @@ def rows_from(
     return _with_out_of_order(rows)
 
 
+def _groups(
+    versions: tuple[CodeVersion, ...], baseline: int | None, released: Collection[str] | None
+) -> list[tuple[CodeVersion, ...]]:
+    """The CLs of each row: leading CLs without a schema dropped, the baseline's folded,
+    then runs of equal schema."""
+    members = versions if released is None else tuple(v for v in versions if v.cl in released)
+    start, count = 0, len(members)
+    while start < count and members[start].schema is None:
+        start += 1  # before the first migration: no schema shipped yet
+    groups: list[tuple[CodeVersion, ...]] = []
+    if baseline is not None:
+        end = start
+        while end < count and _at_most(members[end].schema, baseline):
+            end += 1
+        if end > start:
+            groups.append(members[start:end])
+            start = end
+    groups.extend(tuple(run) for _schema, run in itertools.groupby(members[start:], _schema_of))
+    return groups
+
+
+def _at_most(schema: int | None, baseline: int) -> bool:
+    return schema is not None and schema <= baseline
+
+
+_schema_of = operator.attrgetter("schema")
+#: Out-of-order CLs are listed by number, then landing position.
+_number_then_position = operator.itemgetter(0, 1)
+
+
 class _VersionCache:
     """Up versions of a folder mapping, parsing each distinct path once.
 
@@ -309,19 +328,24 @@ class _VersionCache:
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
-        self.known: dict[str, int | None] = {}
+        self.known: dict[str, int] = {}  # path -> up version, or -1 (not an up file)
+
+    def learn(self, migrations: Mapping[str, str]) -> None:
+        """Parse the paths of ``migrations`` not seen yet."""
+        known = self.known
+        for path in migrations.keys() - known.keys():
+            parsed = versions_of((path,), self.folder)
+            known[path] = next(iter(parsed)) if parsed else -1
 
     def __call__(self, migrations: Mapping[str, str]) -> set[int]:
-        found: set[int] = set()
-        for path in migrations:
-            if path in self.known:
-                version = self.known[path]
-            else:
-                parsed = versions_of((path,), self.folder)
-                version = next(iter(parsed)) if parsed else None
-                self.known[path] = version
-            if version is not None:
-                found.add(version)
+        known = self.known
+        try:
+            # map() runs in C: each row's mapping holds every file of the folder.
+            found = set(map(known.__getitem__, migrations))
+        except KeyError:  # a path not seen yet
+            self.learn(migrations)
+            found = set(map(known.__getitem__, migrations))
+        found.discard(-1)
         return found
 
 
@@ -388,30 +412,46 @@ def _folded(group: Sequence[CodeVersion], baseline: int) -> bool:
 
 
 def _with_out_of_order(rows: list[Row]) -> tuple[Row, ...]:
-    """Attach to every row the CLs of other rows whose number lies in its CL range."""
-    numbered = sorted(
-        (
-            (v.number, v.position, row.id, v)
-            for row in rows
-            for v in row.versions
-            if v.number is not None
-        ),
-        key=lambda item: (item[0], item[1]),
-    )
-    numbers = [item[0] for item in numbered]
+    """Attach to every row the CLs of other rows whose number lies in its CL range.
+
+    Why this shape: at 50,000 CLs the search must not cost a tuple, a sort
+    key or a lookup per CL.  Every CL number goes into one sorted list of
+    ints; a row whose range holds exactly as many numbers as it has CLs in
+    that range lists nothing (the common case), and only the other rows
+    can fill the ranges that hold more.
+    """
+    owns = [[v.number for v in row.versions if v.number is not None] for row in rows]
+    everything = list(itertools.chain.from_iterable(owns))
+    everything.sort()
+    bounds = [(min(own), max(own)) if own else None for own in owns]
     result: list[Row] = []
-    for row in rows:
-        span = row.numeric_range
+    for row, own, bound in zip(rows, owns, bounds, strict=True):
+        # A closed row's range is its own lowest to highest number (`Row.numeric_range`).
+        span = row.numeric_range if row.open else bound
         if span is None:
             result.append(row)
             continue
         low, high = span
-        start = bisect.bisect_left(numbers, low)
-        stop = len(numbers) if high is None else bisect.bisect_right(numbers, high)
-        entries: list[OutOfOrder] = []
-        for _number, _position, owner, version in numbered[start:stop]:
-            if owner == row.id:
+        start = bisect.bisect_left(everything, low)
+        stop = len(everything) if high is None else bisect.bisect_right(everything, high)
+        inside = len(own) if high is not None else sum(1 for n in own if n >= low)
+        if stop - start == inside:
+            result.append(row)
+            continue
+        found: list[tuple[int, int, int, CodeVersion]] = []
+        for other, reach in zip(rows, bounds, strict=True):
+            if other.id == row.id or reach is None or reach[1] < low:
                 continue
+            if high is not None and reach[0] > high:
+                continue
+            found.extend(
+                (v.number, v.position, other.id, v)
+                for v in other.versions
+                if v.number is not None and low <= v.number and (high is None or v.number <= high)
+            )
+        found.sort(key=_number_then_position)
+        entries: list[OutOfOrder] = []
+        for _number, _position, owner, version in found:
             other = rows[owner]
             newer = owner > row.id
             entries.append(

@@ -16,15 +16,20 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TextIO
 
-from rollsafe._db import mask_dsn
-from rollsafe.catalogue import load_catalogue
-from rollsafe.engines import URL_ENV
 from rollsafe.errors import ConfigError
-from rollsafe.migrator import Migrator, Status
 
 if TYPE_CHECKING:
     from rollsafe.cli import Registry
     from rollsafe.config import Config
+    from rollsafe.migrator import Status
+
+# The database modules (psycopg, the migrator) are imported by the functions
+# that use them: the CLI and the invoke collection import this module to
+# register ``migrate``, and a release-table run must not pay for the driver.
+
+#: Where the database URL comes from without --dsn (`rollsafe.engines.URL_ENV`, which a
+#: test keeps equal; repeated so that registering the command imports no driver).
+URL_ENV = "ROLLSAFE_DATABASE_URL"
 
 Action = Literal["up", "to", "down-to", "goto", "force", "status"]
 Format = Literal["text", "json"]
@@ -73,6 +78,10 @@ def run_migrate(
     strict: bool = False,
 ) -> MigrateResult:
     """Move the database per ``action``; raises a `RollsafeError` for anything wrong."""
+    from rollsafe._db import mask_dsn
+    from rollsafe.catalogue import load_catalogue
+    from rollsafe.migrator import Migrator
+
     url = database_url(dsn)
     catalogue = load_catalogue(config.repo, config.migrations)
     changed: tuple[int, ...] = ()

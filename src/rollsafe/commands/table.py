@@ -26,7 +26,6 @@ from rollsafe.catalogue import Catalogue, catalogue_from_files
 from rollsafe.config import Config
 from rollsafe.errors import EXIT_CHECK_FAILED, DeployingFileError
 from rollsafe.history import History, read_history
-from rollsafe.lint import compat_of
 from rollsafe.plan import plan_upgrade, render_text, to_json
 from rollsafe.releases import ReleaseRecord, load_records, write_record
 from rollsafe.rows import (
@@ -87,6 +86,10 @@ class Computed:
 
 def compute(config: Config, *, progress: Callable[[int], None] | None = None) -> Computed:
     """Read history, the tip's catalogue, lint verdicts and release records; build the rows."""
+    # Imported here, not at the top: lint loads PostgreSQL's parser, which building
+    # the CLI for any command (or the invoke collection) must not pay for.
+    from rollsafe.lint import compat_of
+
     history = read_history(config, progress=progress)
     pattern = "*.sql" if history.folder in ("", ".") else f"{history.folder}/*.sql"
     files = _git.files_at(config.repo, history.tip, [pattern])
@@ -186,10 +189,10 @@ def release_table(
     err = err or sys.stderr
     computed = _computed(config, err)
     if fmt == "json":
-        # One line: with an indent the json module falls back to its slow pure-Python
-        # encoder, which a history of 50,000 CLs would feel.
-        json.dump(_table_json(computed), out)
-        out.write("\n")
+        # One string, one line: `json.dump` to a stream and any indent use the json
+        # module's pure-Python encoder, several times slower than `dumps`' C encoder
+        # on the 50,000 CLs of a large history (the bytes are the same).
+        out.write(json.dumps(_table_json(computed)) + "\n")
         if not check:
             return 0
     path = config.path(config.deploying)
