@@ -14,6 +14,7 @@ In another repository::
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import Callable
@@ -25,11 +26,9 @@ from invoke.exceptions import Exit
 from invoke.tasks import task as invoke_task
 
 from rollsafe.cli import CONFIG_FLAGS
-from rollsafe.commands import lint as lint_commands
-from rollsafe.commands import migrate as migrate_commands
-from rollsafe.commands import table as table_commands
 from rollsafe.config import Config, load_config
 from rollsafe.errors import RollsafeError
+from rollsafe.history import cache_disabled
 
 CONFIG_KEYS = tuple(flag.replace("-", "_") for flag, _ in CONFIG_FLAGS)
 CONFIG_HELP = {flag.replace("-", "_"): text for flag, text in CONFIG_FLAGS}
@@ -54,10 +53,12 @@ def with_config(body: Callable[..., int]) -> Callable[..., None]:
     @functools.wraps(body)
     def wrapper(c: Context, **kwargs: Any) -> None:
         repo = kwargs.pop("repo", None)
+        no_cache = bool(kwargs.pop("no_cache", False))
         overrides = {key: kwargs.pop(key, None) for key in CONFIG_KEYS}
         try:
             config = load_config(repo, overrides)
-            code = body(config, **kwargs)
+            with cache_disabled() if no_cache else contextlib.nullcontext():
+                code = body(config, **kwargs)
         except RollsafeError as exc:
             raise Exit(f"rollsafe: {exc.message}", code=exc.exit_code) from None
         except KeyboardInterrupt:
@@ -70,6 +71,7 @@ def with_config(body: Callable[..., int]) -> Callable[..., None]:
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
         for name in ("repo", *CONFIG_KEYS)
     ]
+    extra.append(inspect.Parameter("no_cache", inspect.Parameter.KEYWORD_ONLY, default=False))
     wrapper.__signature__ = inspect.Signature([context, *own, *extra])  # type: ignore[attr-defined]
     return wrapper
 
@@ -80,7 +82,12 @@ def task(**options: Any) -> Callable[[Callable[..., None]], Any]:
 
 
 def _help(**own: str) -> dict[str, str]:
-    return {**own, "repo": "the git repository (default: here)", **CONFIG_HELP}
+    return {
+        **own,
+        "repo": "the git repository (default: here)",
+        "no_cache": "read all of history from git, bypassing .git/rollsafe",
+        **CONFIG_HELP,
+    }
 
 
 @task(
@@ -92,6 +99,8 @@ def _help(**own: str) -> dict[str, str]:
 @with_config
 def release_table(config: Config, check: bool = False, format: str = "text") -> int:
     """Write the schema/version compatibility table into the DEPLOYING file."""
+    from rollsafe.commands import table as table_commands  # per task: keep `invoke -l` light
+
     return table_commands.release_table(config, check=check, fmt=_format(format))
 
 
@@ -99,6 +108,8 @@ def release_table(config: Config, check: bool = False, format: str = "text") -> 
 @with_config
 def which(config: Config, cl: str | None = None, format: str = "text") -> int:
     """Print the row, schema, commit and landing date of one CL."""
+    from rollsafe.commands import table as table_commands  # per task: keep `invoke -l` light
+
     if not cl:
         raise Exit("rollsafe: which needs --cl CL", code=2)
     return table_commands.which(config, cl, fmt=_format(format))
@@ -118,6 +129,8 @@ def upgrade_plan(
     config: Config, from_: str = "", to: str = "", offline: bool = False, format: str = "text"
 ) -> int:
     """Print the safe sequence of rolling and offline steps from one CL to another."""
+    from rollsafe.commands import table as table_commands  # per task: keep `invoke -l` light
+
     if not from_ or not to:
         raise Exit("rollsafe: upgrade-plan needs --from CL and --to CL", code=2)
     return table_commands.upgrade_plan(config, from_, to, offline=offline, fmt=_format(format))
@@ -127,6 +140,8 @@ def upgrade_plan(
 @with_config
 def release(config: Config, cl: str = "") -> int:
     """Write the release record releases/<CL>.toml (refuses to overwrite one)."""
+    from rollsafe.commands import table as table_commands  # per task: keep `invoke -l` light
+
     if not cl:
         raise Exit("rollsafe: release needs --cl CL", code=2)
     return table_commands.release(config, cl)
@@ -145,6 +160,8 @@ def lint(
     config: Config, strict: bool = False, format: str = "text", no_history: bool = False
 ) -> int:
     """Lint migration files and history: SQL rules, shipped-file edits, ordering hazards."""
+    from rollsafe.commands import lint as lint_commands  # per task: keep `invoke -l` light
+
     return lint_commands.lint(config, strict=strict, fmt=_format(format), history=not no_history)
 
 
@@ -173,8 +190,10 @@ def migrate(
     format: str = "text",
 ) -> int:
     """Apply, undo or inspect migrations on a real database (golang-migrate's state table)."""
+    from rollsafe.commands import migrate as migrate_commands  # per task: keep `invoke -l` light
+
     chosen = [
-        name
+        (name, value)
         for name, value in (("to", to), ("down-to", down_to), ("goto", goto), ("force", force))
         if value
     ]
@@ -182,10 +201,10 @@ def migrate(
         raise Exit("rollsafe: give at most one of --to, --down-to, --goto, --force, --status", 2)
     action: migrate_commands.Action = "status" if status else "up"
     version: int | None = None
-    for name, value in (("to", to), ("down-to", down_to), ("goto", goto), ("force", force)):
-        if value:
-            action = cast(migrate_commands.Action, name)
-            version = migrate_commands.parse_version(value, allow_none=name != "to")
+    if chosen:
+        name, value = chosen[0]
+        action = cast(migrate_commands.Action, name)
+        version = migrate_commands.parse_version(value, allow_none=name != "to")
     return migrate_commands.migrate(
         config, dsn or None, action=action, version=version, strict=strict, fmt=_format(format)
     )
