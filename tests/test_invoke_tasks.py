@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from rollsafe.engines import Database
 from rollsafe.errors import EXIT_BAD_INPUT, EXIT_CHECK_FAILED
 from rollsafe.invoke_tasks import namespace
 from tests.gitrepo import GitRepo, migration
@@ -88,3 +90,22 @@ def test_missing_required_flag_is_one_line(repo: GitRepo) -> None:
     done = invoke(repo, "upgrade-plan", "--from", "2")
     assert done.returncode == EXIT_BAD_INPUT
     assert "needs --from CL and --to CL" in done.stderr
+
+
+def test_migrate_applies_and_reports_status(repo: GitRepo, database: Database) -> None:
+    applied = invoke(repo, "migrate", "--dsn", database.dsn)
+    assert applied.returncode == 0, applied.stderr
+    status = invoke(repo, "migrate", "--dsn", database.dsn, "--status", "--format", "json")
+    assert status.returncode == 0, status.stderr
+    state = json.loads(status.stdout)
+    assert (state["version"], state["dirty"], state["pending"]) == (2, False, [])
+    down = invoke(repo, "migrate", "--dsn", database.dsn, "--down-to", "1")
+    assert down.returncode == 0, down.stderr
+    again = invoke(repo, "migrate", "--dsn", database.dsn, "--status", "--format", "json")
+    assert json.loads(again.stdout)["pending"] == [2]
+
+
+def test_migrate_refuses_two_actions(repo: GitRepo) -> None:
+    done = invoke(repo, "migrate", "--dsn", "postgresql:///nowhere", "--to", "1", "--status")
+    assert done.returncode == EXIT_BAD_INPUT
+    assert "at most one of" in done.stderr
