@@ -198,7 +198,10 @@ def test_nothing_is_left_after_an_exception() -> None:
 
 
 CHILD = """
-import json, sys, time
+import json, signal, sys, time
+# A job started in the background by a non-interactive shell (as CI runners do)
+# inherits SIGINT ignored, and Python then keeps it ignored: restore Ctrl-C.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from rollsafe.engines import ephemeral_server
 with ephemeral_server("postgres") as server:
     print(json.dumps({"pid": server.pid, "folder": str(server.folder)}), flush=True)
@@ -216,7 +219,12 @@ def test_nothing_is_left_after_ctrl_c_or_sigterm(sig: signal.Signals) -> None:
     workers = children(started["pid"])
     assert alive(started["pid"]) and Path(started["folder"]).is_dir()
     child.send_signal(sig)
-    child.communicate(timeout=60)
+    try:
+        child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:  # never leave the child (and its server) behind
+            child.kill()
+            child.communicate()
     assert child.returncode != 0
     assert not Path(started["folder"]).exists()
     assert not alive(started["pid"])
