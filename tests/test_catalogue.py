@@ -249,3 +249,25 @@ def test_versions_of_ignores_junk_down_files_and_other_folders() -> None:
     assert versions_of(paths, "migrations") == {1, 5}
     assert versions_of(["6_f.up.sql", "x/7_g.up.sql"], ".") == {6}
     assert versions_of(["6_f.up.sql"], "") == {6}
+
+
+def test_transaction_none_marks_a_file_to_run_outside_a_transaction() -> None:
+    directives = parse_directives(
+        "-- compat: live\n-- transaction: none\nCREATE INDEX CONCURRENTLY i ON t (a);\n", file="f"
+    )
+    assert directives.no_transaction
+    assert not parse_directives("-- compat: live\nSELECT 1;\n", file="f").no_transaction
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("-- transaction: some\n", 1, "bad transaction value `some`"),
+        ("-- transaction: none\n-- transaction: none\n", 2, "duplicate `transaction` directive"),
+    ],
+)
+def test_bad_transaction_directives_name_the_line(text: str, line: int, message: str) -> None:
+    with pytest.raises(CatalogueError) as caught:
+        parse_directives(text, file="migrations/1_a.up.sql")
+    assert caught.value.line == line
+    assert message in str(caught.value)

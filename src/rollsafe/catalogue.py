@@ -151,12 +151,10 @@ def parse_directives(text: str, *, file: str) -> Directives:
     like ``-- key:`` (lower-case key) are prose and ignored.
     """
     compat: Compat | None = None
-    compat_line: int | None = None
     note: str | None = None
-    note_line: int | None = None
     ignores: set[str] = set()
-    ignore_line: int | None = None
-    transaction_line: int | None = None
+    #: The line each directive stood on; a directive may appear once.
+    seen: dict[str, int] = {}
     # An editor's byte order mark would hide the first directive line.
     for number, raw in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
         line = raw.strip()
@@ -176,28 +174,21 @@ def parse_directives(text: str, *, file: str) -> Directives:
                 fix="known directives: compat, note, lint, transaction (a prose comment must "
                 "not start with a lower-case word and a colon)",
             )
+        if key in seen:
+            raise CatalogueError(
+                f"duplicate `{key}` directive (first on line {seen[key]})",
+                file=file,
+                line=number,
+                fix=_DUPLICATE_FIX[key],
+            )
+        seen[key] = number
         if key == "compat":
-            if compat_line is not None:
-                raise CatalogueError(
-                    f"duplicate `compat` directive (first on line {compat_line})",
-                    file=file,
-                    line=number,
-                    fix="keep one",
-                )
             if value not in ("live", "offline"):
                 raise CatalogueError(
                     f"bad compat value `{value}`", file=file, line=number, fix="use live or offline"
                 )
             compat = "live" if value == "live" else "offline"
-            compat_line = number
         elif key == "transaction":
-            if transaction_line is not None:
-                raise CatalogueError(
-                    f"duplicate `transaction` directive (first on line {transaction_line})",
-                    file=file,
-                    line=number,
-                    fix="keep one",
-                )
             if value != "none":
                 raise CatalogueError(
                     f"bad transaction value `{value}`",
@@ -205,55 +196,53 @@ def parse_directives(text: str, *, file: str) -> Directives:
                     line=number,
                     fix="the only value is `none`, to run outside a transaction block",
                 )
-            transaction_line = number
         elif key == "note":
-            if note_line is not None:
-                raise CatalogueError(
-                    f"duplicate `note` directive (first on line {note_line})",
-                    file=file,
-                    line=number,
-                    fix="join the notes into one line",
-                )
             if not value:
                 raise CatalogueError(
                     "empty note", file=file, line=number, fix="write the note or remove the line"
                 )
-            note, note_line = value, number
+            note = value
         else:
-            if ignore_line is not None:
-                raise CatalogueError(
-                    f"duplicate `lint` directive (first on line {ignore_line})",
-                    file=file,
-                    line=number,
-                    fix="list every rule in one `-- lint: ignore a, b` line",
-                )
-            words = value.split(None, 1)
-            if len(words) != 2 or words[0] != "ignore":
-                raise CatalogueError(
-                    f"bad lint directive `{value}`",
-                    file=file,
-                    line=number,
-                    fix="write `-- lint: ignore RULE[, RULE]`",
-                )
-            rules = [r.strip() for r in words[1].split(",")]
-            for rule in rules:
-                if not RULE_ID.match(rule):
-                    raise CatalogueError(
-                        f"bad rule id `{rule}` in lint directive",
-                        file=file,
-                        line=number,
-                        fix="rule ids are kebab-case, as `rollsafe lint` prints them",
-                    )
-            ignores.update(rules)
-            ignore_line = number
+            ignores.update(_ignored_rules(value, file=file, line=number))
     return Directives(
         compat=compat,
-        compat_line=compat_line,
+        compat_line=seen.get("compat"),
         note=note,
         lint_ignore=frozenset(ignores),
-        lint_ignore_line=ignore_line,
-        no_transaction=transaction_line is not None,
+        lint_ignore_line=seen.get("lint"),
+        no_transaction="transaction" in seen,
     )
+
+
+#: What to do about a repeated directive, by key.
+_DUPLICATE_FIX = {
+    "compat": "keep one",
+    "transaction": "keep one",
+    "note": "join the notes into one line",
+    "lint": "list every rule in one `-- lint: ignore a, b` line",
+}
+
+
+def _ignored_rules(value: str, *, file: str, line: int) -> list[str]:
+    """The rule ids of a ``-- lint: ignore a, b`` directive's value."""
+    words = value.split(None, 1)
+    if len(words) != 2 or words[0] != "ignore":
+        raise CatalogueError(
+            f"bad lint directive `{value}`",
+            file=file,
+            line=line,
+            fix="write `-- lint: ignore RULE[, RULE]`",
+        )
+    rules = [r.strip() for r in words[1].split(",")]
+    for rule in rules:
+        if not RULE_ID.match(rule):
+            raise CatalogueError(
+                f"bad rule id `{rule}` in lint directive",
+                file=file,
+                line=line,
+                fix="rule ids are kebab-case, as `rollsafe lint` prints them",
+            )
+    return rules
 
 
 def catalogue_from_files(folder: str, files: Mapping[str, str]) -> Catalogue:
