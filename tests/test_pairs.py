@@ -270,6 +270,61 @@ def test_debris_that_up_again_does_not_trip_over(tmp_path: Path, pg_server: Serv
     ]
 
 
+def test_a_down_that_loses_rows(tmp_path: Path, pg_server: Server) -> None:
+    config = make_repo(
+        tmp_path,
+        [
+            (
+                "size",
+                migration(
+                    4,
+                    "size",
+                    "ALTER TABLE items ADD COLUMN size int;\n",
+                    # The schema comes back, the tags written before the upgrade do not.
+                    "ALTER TABLE items DROP COLUMN size;\nDELETE FROM tags;\n",
+                ),
+            )
+        ],
+    )
+    broken = by_id(run(config, pg_server))["3->4"]
+    assert broken.status == "failed"
+    (lost,) = broken.step(6).findings
+    assert lost.kind == "down-loses-rows"
+    assert lost.summary == "rows written before the upgrade are gone after down"
+    assert lost.where == "migrations/4_size.down.sql"
+    assert lost.details == "public.tags: 1 row before the upgrade, 0 after down"
+    assert broken.step(2).detail.endswith("rows")  # counted with the snapshot
+
+
+def test_old_code_that_cannot_read_its_data_after_down(tmp_path: Path, pg_server: Server) -> None:
+    config = make_repo(
+        tmp_path,
+        [
+            (
+                "label",
+                {
+                    **migration(
+                        4,
+                        "label",
+                        "ALTER TABLE items ADD COLUMN label text;\n",
+                        "ALTER TABLE items DROP COLUMN label;\nUPDATE items SET name = '';\n",
+                    ),
+                    "tests/upgrade/3/check.sql": (
+                        "SELECT NOT EXISTS (SELECT 1 FROM items WHERE name = '');\n"
+                    ),
+                },
+            )
+        ],
+    )
+    broken = by_id(run(config, pg_server))["3->4"]
+    assert statuses(broken)[5] == "failed"
+    (finding,) = broken.step(6).findings
+    assert finding.kind == "old-data-unreadable"
+    assert finding.summary == "old code's check (version 3) fails after down"
+    assert finding.where == "tests/upgrade/3/check.sql:1"
+    assert finding.server == "returned false"
+
+
 def test_live_step_whose_old_writes_and_queries_break(tmp_path: Path, pg_server: Server) -> None:
     rename = (
         "-- compat: live\n-- lint: ignore rename-column\n"
@@ -579,3 +634,17 @@ def test_nox_reports_why_no_pairs_could_be_computed(tmp_path: Path) -> None:
     done = nox(folder, "-s", "upgrade_pairs")
     assert done.returncode == 1
     assert "cannot compute the upgrade pairs" in done.stderr
+
+
+def test_the_command_module_imports_without_the_database_stack() -> None:
+    # The CLI imports every command module to build its parser; `release-table` must not
+    # pay for psycopg, pglast, the engines or the pair runner.
+    code = (
+        "import sys, rollsafe.commands.pairs\n"
+        "heavy = ('psycopg', 'pglast', 'git', 'rollsafe.pairs', 'rollsafe.engines')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"

@@ -121,3 +121,33 @@ def test_preparing_leaves_nothing_behind(conn: psycopg.Connection[tuple[object, 
     left = conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
     assert left == (0,)
     assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+@pytest.mark.db
+def test_a_query_text_with_two_statements_is_only_prepared(
+    conn: psycopg.Connection[tuple[object, ...]],
+) -> None:
+    conn.execute("CREATE SEQUENCE ticks")
+    text = (
+        "-- name: Fine :one\nSELECT id FROM machines WHERE id = $1;\n\n"
+        "-- name: Sneaky :exec\nSELECT 1; SELECT nextval('ticks');\n"
+    )
+    failures = prepare_queries(conn, parse_query_files({"q.sql": text}))
+    assert [f.query.name for f in failures] == ["Sneaky"]
+    assert "multiple commands" in failures[0].error.message
+    # The second statement never ran (a sequence does not roll back).
+    assert conn.execute("SELECT last_value, is_called FROM ticks").fetchone() == (1, False)
+
+
+@pytest.mark.db
+def test_queries_after_a_refused_one_are_still_prepared(
+    conn: psycopg.Connection[tuple[object, ...]],
+) -> None:
+    text = "".join(
+        f"-- name: Q{i} :one\nSELECT {column} FROM machines;\n\n"
+        for i, column in enumerate(["id", "nope", "hostname", "gone", "id"])
+    )
+    failures = prepare_queries(conn, parse_query_files({"q.sql": text}))
+    assert [(f.query.name, f.line) for f in failures] == [("Q1", 5), ("Q3", 11)]
+    left = conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+    assert left == (0,)

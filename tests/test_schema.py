@@ -13,8 +13,10 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from rollsafe import _catalog
 from rollsafe.engines import Database
 from rollsafe.schema import (
+    SchemaReader,
     SchemaSnapshot,
     Scope,
     count_rows,
@@ -242,3 +244,61 @@ def test_a_scoped_snapshot_brings_what_hangs_off_a_relation(
     assert ("table", "public.jobs") in scoped('"jobs_state_idx"')
     # A name that does not exist in this state is simply absent.
     assert scoped('"nowhere"') == set()
+
+
+SCOPES = [
+    Scope(relations=('"jobs"',)),
+    Scope(relations=('"machines"',)),
+    Scope(relations=('"jobs_state_idx"', '"nowhere"')),
+    Scope(relations=('"busy"', '"jobs_id_seq"'), types=('"state"', '"hostname"')),
+    Scope(types=('"state"',), functions=("touch", "missing")),
+]
+
+
+@pytest.mark.parametrize("scope", SCOPES, ids=lambda s: ",".join(s.relations + s.types))
+def test_the_one_statement_snapshot_reads_what_the_two_step_one_does(
+    conn: psycopg.Connection[tuple[object, ...]], scope: Scope
+) -> None:
+    # PostgreSQL resolves the scope inside one statement; other engines get the plain
+    # two-step form.  Both must read exactly the same objects.
+    names = (scope.relations, scope.types, scope.functions)
+    one = _catalog.scoped_rows_postgres(conn, *names, count=False)
+    two = _catalog.scoped_rows_other(conn, *names)
+    assert sorted(map(tuple, one)) == sorted(map(tuple, two))
+    assert len(one) > 1  # more than the schema row: the scope found something
+
+
+def test_a_snapshot_counts_the_rows_of_its_tables(
+    conn: psycopg.Connection[tuple[object, ...]],
+) -> None:
+    conn.execute("INSERT INTO machines (name) VALUES ('a'), ('b')")
+    conn.execute("INSERT INTO jobs (machine_id) SELECT id FROM machines")
+    scoped = snapshot_schema(
+        conn,
+        exclude_tables=("schema_migrations",),
+        scope=Scope(relations=('"machines"',)),
+        rows=True,
+    )
+    # machines, and jobs because its foreign key names machines.
+    assert scoped.rows == {"public.jobs": 2, "public.machines": 2}
+    full = snapshot_schema(conn, exclude_tables=("schema_migrations",), rows=True)
+    assert full.rows == {"public.jobs": 2, "public.machines": 2}
+    conn.execute("DELETE FROM jobs")
+    after = snapshot_schema(conn, exclude_tables=("schema_migrations",), rows=True)
+    assert after.rows["public.jobs"] == 0
+    assert after == full  # counts are not part of the schema
+
+
+def test_a_reader_snapshots_like_the_function_and_leaves_callers_alone(
+    database: Database, conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    scope = Scope(relations=('"jobs"',))
+    with psycopg.connect(database.dsn, autocommit=True) as own:
+        reader = SchemaReader(own, exclude_tables=("schema_migrations",))
+        for _ in range(3):  # prepared, then run from the cached plan
+            assert reader.snapshot(scope) == snapshot_schema(
+                conn, exclude_tables=("schema_migrations",), scope=scope
+            )
+    # snapshot_schema made its planner settings for its own transaction only.
+    assert conn.execute("SHOW plan_cache_mode").fetchone() == ("auto",)
+    assert conn.execute("SHOW random_page_cost").fetchone() == ("4",)

@@ -36,6 +36,7 @@ Rules (the README repeats them):
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 import traceback
@@ -48,6 +49,7 @@ from typing import Any
 import pglast
 import psycopg
 
+from rollsafe._batch import batchable, run_batch
 from rollsafe._db import ServerError, line_of
 from rollsafe.errors import FixtureError
 
@@ -114,12 +116,14 @@ class FixtureFailure:
         return f"{self.where}: {self.message}"
 
 
+@functools.lru_cache(maxsize=1024)
 def split_statements(text: str) -> tuple[Statement, ...]:
     """The statements of ``text`` with their first line, using PostgreSQL's own scanner.
 
     The scanner (not the parser) is used so that dollar quotes and comments
     are understood without rejecting syntax of other engines; text it cannot
-    scan at all is sent whole, and the server names the error.
+    scan at all is sent whole, and the server names the error.  Cached: a
+    pair test runs the same fixture files several times.
     """
     try:
         slices = pglast.split(text, with_parser=False, only_slices=True)
@@ -291,8 +295,24 @@ def run_statements(conn: Connection, text: str, file: str) -> FixtureFailure | N
     return None
 
 
+def _sql_only(fixture: Fixture, text: str | None) -> tuple[str, ...] | None:
+    """The statements of a SQL-only fixture file that can go out as one batch, or None."""
+    if fixture.module is not None or text is None:
+        return None
+    statements = tuple(s.sql for s in split_statements(text))
+    return statements if batchable(statements) else None
+
+
 def seed(conn: Connection, fixture: Fixture) -> FixtureFailure | None:
-    """Write a version's seed data in one transaction; the failure, or None when it committed."""
+    """Write a version's seed data in one transaction; the failure, or None when it committed.
+
+    A ``seed.sql`` alone goes out in one round trip (`rollsafe._batch`); when
+    that fails, it was rolled back, and the statement-by-statement run below
+    finds and reports the failing statement.
+    """
+    batch = _sql_only(fixture, fixture.seed_sql)
+    if batch is not None and run_batch(conn, batch, end="COMMIT").ok:
+        return None
     failure: FixtureFailure | None = None
     try:
         with conn.transaction():
@@ -313,6 +333,13 @@ class _Rollback(Exception):
     """Leaves a ``conn.transaction()`` block by rolling back, without an error to report."""
 
 
+def _holds(first_column: tuple[bool | None, ...] | None) -> bool:
+    """`_check_rows` on a batch result: no rows returned, or rows whose first column holds."""
+    if first_column is None:
+        return True
+    return bool(first_column) and all(value is True for value in first_column)
+
+
 def _check_rows(rows: list[tuple[Any, ...]]) -> str | None:
     if not rows:
         return "returned no rows (a check must return a row whose first column is true)"
@@ -326,7 +353,18 @@ def _check_rows(rows: list[tuple[Any, ...]]) -> str | None:
 
 
 def check(conn: Connection, fixture: Fixture) -> tuple[FixtureFailure, ...]:
-    """Run a version's checks on the data; every failing one (nothing is changed)."""
+    """Run a version's checks on the data; every failing one (nothing is changed).
+
+    A ``check.sql`` alone goes out in one round trip first (`rollsafe._batch`,
+    rolled back); only when a statement fails or a check does not hold are
+    the statements run one by one, each in its own savepoint, to report every
+    failing one with its line.
+    """
+    batch = _sql_only(fixture, fixture.check_sql)
+    if batch is not None:
+        ran = run_batch(conn, batch, end="ROLLBACK")
+        if ran.ok and all(_holds(column) for column in ran.first_columns):
+            return ()
     failures: list[FixtureFailure] = []
     with conn.transaction(force_rollback=True):
         if fixture.check_sql is not None:

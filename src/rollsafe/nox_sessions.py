@@ -42,9 +42,11 @@ from nox.command import CommandFailed
 
 # nox logs at DEBUG level, and GitPython logs every git command it starts at DEBUG
 # (importing it already runs one), which would bury the pair results in noise: quiet it
-# before the package below imports GitPython.
+# before the package imports GitPython (listing the pairs reads history).  The imports
+# below are cheap: the database stack loads when the first pair runs.
 logging.getLogger("git").setLevel(logging.WARNING)
 
+from rollsafe._pair_model import Pair, select_pairs  # noqa: E402
 from rollsafe.commands.pairs import (  # noqa: E402
     SESSION,
     PairSuite,
@@ -57,7 +59,6 @@ from rollsafe.commands.pairs import (  # noqa: E402
 )
 from rollsafe.config import Config, load_config  # noqa: E402
 from rollsafe.errors import RollsafeError  # noqa: E402
-from rollsafe.pairs import Pair, select_pairs  # noqa: E402
 
 #: Suites shared by the sessions of one nox process, by (repo, engine, isolation).
 _SUITES: dict[tuple[str, str, str], PairSuite] = {}

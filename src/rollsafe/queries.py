@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pglast
@@ -22,6 +22,7 @@ import psycopg
 from pglast import ast
 from pglast.visitors import Visitor
 
+from rollsafe._batch import batchable, run_batch
 from rollsafe._db import ServerError, line_of
 from rollsafe.errors import QueryFileError
 
@@ -238,6 +239,23 @@ def parse_query_files(files: Mapping[str, str]) -> tuple[Query, ...]:
 
 
 _PREFIX = "PREPARE rollsafe_query AS "
+_DEALLOCATE = "DEALLOCATE rollsafe_query"
+
+
+#: What PostgreSQL says when a prepared statement is given several commands.
+_SEVERAL = ServerError(
+    message="cannot insert multiple commands into a prepared statement", sqlstate="42601"
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _statement_count(sql: str) -> int | None:
+    """How many statements ``sql`` holds (PostgreSQL's scanner); None when it cannot tell."""
+    try:
+        parts = pglast.split(sql, with_parser=False, only_slices=True)
+    except pglast.parser.ParseError:
+        return None
+    return len([part for part in parts if sql[part].strip()])
 
 
 def prepare_queries(
@@ -245,18 +263,57 @@ def prepare_queries(
 ) -> tuple[QueryFailure, ...]:
     """Prepare each query on ``conn``; the ones the server refuses, with its message.
 
-    Each ``PREPARE`` runs in its own savepoint of one transaction that is
-    rolled back, so nothing persists and one failure does not hide the next.
-    The prepared statement is deallocated at once: the name is reused.
+    All of them first go out in one round trip (`rollsafe._batch`: each
+    ``PREPARE`` followed by its ``DEALLOCATE``, in a transaction rolled
+    back).  From the first one refused on, each ``PREPARE`` runs in its own
+    savepoint of one transaction that is rolled back, so nothing persists and
+    one failure does not hide the next.  The prepared statement is
+    deallocated at once: the name is reused.
+
+    A query text that holds several statements is refused without being
+    sent, with the message PostgreSQL gives a driver that prepares it: code
+    cannot prepare it, and sent as text the statements after the first would
+    run (a sequence they advance does not roll back).
     """
-    failures: list[QueryFailure] = []
+    failures: dict[int, QueryFailure] = {}
+    batch: list[tuple[int, Query]] = []
+    slow: list[tuple[int, Query]] = []
+    for index, query in enumerate(queries):
+        count = _statement_count(query.sql)
+        if count is not None and count > 1:
+            failures[index] = QueryFailure(query=query, error=_SEVERAL, line=query.line)
+        elif count == 1 and batchable([query.sql]):
+            batch.append((index, query))
+        else:
+            slow.append((index, query))
+    if batch:
+        statements = [part for _, q in batch for part in (_PREFIX + q.sql, _DEALLOCATE)]
+        outcome = run_batch(conn, statements, end="ROLLBACK")
+        if outcome.failed is not None:
+            # Statement 2i prepares query i and 2i + 1 deallocates it; the ones before passed.
+            position, deallocating = divmod(outcome.failed, 2)
+            if deallocating:
+                run_batch(conn, [_DEALLOCATE], end="ROLLBACK")
+                position += 1
+            slow.extend(batch[position:])
+    for index, failure in _prepare_one_by_one(conn, sorted(slow, key=lambda item: item[0])):
+        failures[index] = failure
+    return tuple(failures[index] for index in sorted(failures))
+
+
+def _prepare_one_by_one(
+    conn: psycopg.Connection[tuple[object, ...]], queries: Sequence[tuple[int, Query]]
+) -> list[tuple[int, QueryFailure]]:
+    failures: list[tuple[int, QueryFailure]] = []
+    if not queries:
+        return failures
     with conn.transaction(force_rollback=True):
-        for query in queries:
+        for index, query in queries:
             try:
                 with conn.transaction():
                     # prepare=False: psycopg must not server-prepare these statements itself.
                     conn.execute(_PREFIX + query.sql, prepare=False)
-                    conn.execute("DEALLOCATE rollsafe_query", prepare=False)
+                    conn.execute(_DEALLOCATE, prepare=False)
             except psycopg.errors.Error as exc:
                 if isinstance(exc, psycopg.OperationalError) and conn.closed:
                     raise
@@ -266,8 +323,8 @@ def prepare_queries(
                     offset = error.position - 1 - len(_PREFIX)
                     if 0 <= offset <= len(query.sql):
                         line = query.line + line_of(query.sql, offset) - 1
-                failures.append(QueryFailure(query=query, error=error, line=line))
-    return tuple(failures)
+                failures.append((index, QueryFailure(query=query, error=error, line=line)))
+    return failures
 
 
 class _Relations(Visitor):

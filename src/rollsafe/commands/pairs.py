@@ -26,26 +26,29 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
-from rollsafe import _git
-from rollsafe.config import Config
-from rollsafe.engines import Server, ephemeral_server
-from rollsafe.errors import EXIT_CHECK_FAILED, ConfigError, HistoryError
-from rollsafe.fixtures import Fixture, load_fixtures
-from rollsafe.pairs import (
+# The pure half of the pair machinery: pairs, selection, results.  The database stack
+# (psycopg, pglast, the engines, the runner) and git are imported by the functions that
+# use them, because the CLI imports every command module to build its parser, and
+# `rollsafe release-table` must not pay for them.
+from rollsafe._pair_model import (
     Counters,
     Isolation,
     Pair,
     PairResult,
-    PairRunner,
     PairsRun,
     StepResult,
     pairs_from,
     select_pairs,
 )
+from rollsafe.config import Config
+from rollsafe.errors import EXIT_CHECK_FAILED, ConfigError, HistoryError
 
 if TYPE_CHECKING:
     from rollsafe.catalogue import Catalogue
     from rollsafe.cli import Registry
+    from rollsafe.engines import Server
+    from rollsafe.fixtures import Fixture
+    from rollsafe.pairs import PairRunner
 
 Format = Literal["text", "json"]
 
@@ -73,6 +76,7 @@ class PairSuite:
         self, config: Config, *, isolation: Isolation = "chain", server: Server | None = None
     ) -> None:
         from rollsafe.commands.table import compute_rows
+        from rollsafe.fixtures import load_fixtures
 
         self.config = config
         self.isolation: Isolation = isolation
@@ -111,6 +115,8 @@ class PairSuite:
         """
         if not self.config.queries:
             return {}
+        from rollsafe import _git
+
         if not self._queries:
             commits = {p.old_commit for p in self.pairs}
             self._queries = query_files_at(self.config.repo, self.tip, commits, self.config.queries)
@@ -126,6 +132,9 @@ class PairSuite:
 
     def _runner_for(self) -> PairRunner:
         if self._runner is None:
+            from rollsafe.engines import ephemeral_server
+            from rollsafe.pairs import PairRunner
+
             self._server = self._given or self._stack.enter_context(
                 ephemeral_server(self.config.engine)
             )
@@ -184,6 +193,8 @@ def query_files_at(
     several folders, or with a wildcard in the first folder, fall back to
     reading commit by commit.
     """
+    from rollsafe import _git
+
     folders = {_literal_prefix(pattern) for pattern in patterns}
     if len(folders) != 1 or "" in folders:
         return {c: _git.files_at(repo, c, patterns) for c in commits}
