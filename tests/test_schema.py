@@ -302,3 +302,10 @@ def test_a_reader_snapshots_like_the_function_and_leaves_callers_alone(
     # snapshot_schema made its planner settings for its own transaction only.
     assert conn.execute("SHOW plan_cache_mode").fetchone() == ("auto",)
     assert conn.execute("SHOW random_page_cost").fetchone() == ("4",)
+
+
+def test_a_domain_is_named_by_its_own_name_not_its_base_type() -> None:
+    scope = scope_of(
+        ["CREATE DOMAIN ops.hostname AS text NOT NULL;\nALTER DOMAIN ops.hostname DROP NOT NULL;"]
+    )
+    assert scope == Scope(types=('"ops"."hostname"',))

@@ -8,23 +8,27 @@ anything whose reach is not in the text (``DROP ... CASCADE``, ``DO`` blocks,
 ``SET search_path``, calls to user functions in data statements, SQL the
 parser rejects) answers "everything" (``None``).
 
-Parsed with PostgreSQL's own parser (pglast).  A migration's scope is cached
-by its text: rebuilds and repeated runs in one process ask again for the same
-files.
+Parsed with PostgreSQL's own parser (pglast), read as the JSON tree its
+parser writes rather than as pglast's Python objects: building those costs
+ten times the parse, and a run reads two files a pair.  A migration's scope
+is cached by its text: rebuilds and repeated runs in one process ask again
+for the same files.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterable, Sequence
+import json
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import pglast
-from pglast import ast
-from pglast.enums import DropBehavior, ObjectType
-from pglast.visitors import Visitor
+from pglast import parser
 
 from rollsafe._db import quote_ident
+
+#: A node of PostgreSQL's parse tree as libpg_query writes it in JSON.
+Node = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -59,120 +63,167 @@ def _qualified(schema: str | None, name: str | None) -> str:
 
 #: Statements whose effects reach objects they do not name: a scoped snapshot could miss
 #: what they change, so their presence means "read everything".
-_UNSCOPABLE = (
-    ast.DoStmt,
-    ast.CallStmt,
-    ast.CreateExtensionStmt,
-    ast.AlterExtensionStmt,
-    ast.AlterExtensionContentsStmt,
-    ast.CreateSchemaStmt,
-    ast.AlterObjectSchemaStmt,
-    ast.VariableSetStmt,
-    ast.RuleStmt,
-    ast.CopyStmt,
-    ast.DropOwnedStmt,
-    ast.ReassignOwnedStmt,
-    ast.ExecuteStmt,
-    ast.AlterDefaultPrivilegesStmt,
-    ast.CreateCastStmt,
-    ast.DefineStmt,
-    ast.CreateOpClassStmt,
-    ast.ImportForeignSchemaStmt,
-    ast.AlterTypeStmt,
+_UNSCOPABLE = frozenset(
+    {
+        "DoStmt",
+        "CallStmt",
+        "CreateExtensionStmt",
+        "AlterExtensionStmt",
+        "AlterExtensionContentsStmt",
+        "CreateSchemaStmt",
+        "AlterObjectSchemaStmt",
+        "VariableSetStmt",
+        "RuleStmt",
+        "CopyStmt",
+        "DropOwnedStmt",
+        "ReassignOwnedStmt",
+        "ExecuteStmt",
+        "AlterDefaultPrivilegesStmt",
+        "CreateCastStmt",
+        "DefineStmt",
+        "CreateOpClassStmt",
+        "ImportForeignSchemaStmt",
+        "AlterTypeStmt",
+    }
 )
 #: Statements a scoped snapshot follows through the names they carry.
-_SCOPABLE = (
-    ast.CreateStmt,
-    ast.AlterTableStmt,
-    ast.IndexStmt,
-    ast.DropStmt,
-    ast.RenameStmt,
-    ast.ViewStmt,
-    ast.CreateTableAsStmt,
-    ast.CreateSeqStmt,
-    ast.AlterSeqStmt,
-    ast.CreateEnumStmt,
-    ast.AlterEnumStmt,
-    ast.CreateDomainStmt,
-    ast.AlterDomainStmt,
-    ast.CompositeTypeStmt,
-    ast.CreateRangeStmt,
-    ast.CreateFunctionStmt,
-    ast.AlterFunctionStmt,
-    ast.CreateTrigStmt,
-    ast.CreatePolicyStmt,
-    ast.AlterPolicyStmt,
-    ast.CommentStmt,
-    ast.GrantStmt,
-    ast.AlterOwnerStmt,
-    ast.InsertStmt,
-    ast.UpdateStmt,
-    ast.DeleteStmt,
-    ast.SelectStmt,
-    ast.MergeStmt,
-    ast.TruncateStmt,
-    ast.TransactionStmt,
-    ast.LockStmt,
-    ast.ReindexStmt,
-    ast.VacuumStmt,
-    ast.ClusterStmt,
-    ast.RefreshMatViewStmt,
-    ast.CreateStatsStmt,
-    ast.NotifyStmt,
-    ast.ReplicaIdentityStmt,
-    ast.AlterTableMoveAllStmt,
+_SCOPABLE = frozenset(
+    {
+        "CreateStmt",
+        "AlterTableStmt",
+        "IndexStmt",
+        "DropStmt",
+        "RenameStmt",
+        "ViewStmt",
+        "CreateTableAsStmt",
+        "CreateSeqStmt",
+        "AlterSeqStmt",
+        "CreateEnumStmt",
+        "AlterEnumStmt",
+        "CreateDomainStmt",
+        "AlterDomainStmt",
+        "CompositeTypeStmt",
+        "CreateRangeStmt",
+        "CreateFunctionStmt",
+        "AlterFunctionStmt",
+        "CreateTrigStmt",
+        "CreatePolicyStmt",
+        "AlterPolicyStmt",
+        "CommentStmt",
+        "GrantStmt",
+        "AlterOwnerStmt",
+        "InsertStmt",
+        "UpdateStmt",
+        "DeleteStmt",
+        "SelectStmt",
+        "MergeStmt",
+        "TruncateStmt",
+        "TransactionStmt",
+        "LockStmt",
+        "ReindexStmt",
+        "VacuumStmt",
+        "ClusterStmt",
+        "RefreshMatViewStmt",
+        "CreateStatsStmt",
+        "NotifyStmt",
+        "ReplicaIdentityStmt",
+        "AlterTableMoveAllStmt",
+    }
 )
-_RELATION_OBJECTS = {
-    ObjectType.OBJECT_TABLE,
-    ObjectType.OBJECT_VIEW,
-    ObjectType.OBJECT_MATVIEW,
-    ObjectType.OBJECT_INDEX,
-    ObjectType.OBJECT_SEQUENCE,
-    ObjectType.OBJECT_FOREIGN_TABLE,
+#: Data statements: a call to a function that is not built in may change anything.
+_DATA = frozenset({"InsertStmt", "UpdateStmt", "DeleteStmt", "SelectStmt"})
+#: Statements that name a type (a list of name parts in the field given).
+_TYPE_STATEMENTS = {
+    "CreateEnumStmt": "typeName",
+    "AlterEnumStmt": "typeName",
+    "CreateDomainStmt": "domainname",
+    "AlterDomainStmt": "typeName",
+    "CreateRangeStmt": "typeName",
 }
-_TYPE_OBJECTS = {ObjectType.OBJECT_TYPE, ObjectType.OBJECT_DOMAIN}
-_FUNCTION_OBJECTS = {
-    ObjectType.OBJECT_FUNCTION,
-    ObjectType.OBJECT_PROCEDURE,
-    ObjectType.OBJECT_ROUTINE,
-    ObjectType.OBJECT_AGGREGATE,
-}
+_RELATION_OBJECTS = frozenset(
+    {
+        "OBJECT_TABLE",
+        "OBJECT_VIEW",
+        "OBJECT_MATVIEW",
+        "OBJECT_INDEX",
+        "OBJECT_SEQUENCE",
+        "OBJECT_FOREIGN_TABLE",
+    }
+)
+_TYPE_OBJECTS = frozenset({"OBJECT_TYPE", "OBJECT_DOMAIN"})
+_FUNCTION_OBJECTS = frozenset(
+    {"OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE", "OBJECT_AGGREGATE"}
+)
 #: Objects that hang off a table and are named ``(table..., name)`` in a DROP.
-_TABLE_PARTS = {ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_POLICY, ObjectType.OBJECT_RULE}
+_TABLE_PARTS = frozenset({"OBJECT_TRIGGER", "OBJECT_POLICY", "OBJECT_RULE"})
 #: Renames that only change a relation's own objects (columns, constraints, triggers).
 _RELATION_RENAMES = _RELATION_OBJECTS | {
-    ObjectType.OBJECT_COLUMN,
-    ObjectType.OBJECT_TABCONSTRAINT,
-    ObjectType.OBJECT_TRIGGER,
-    ObjectType.OBJECT_POLICY,
+    "OBJECT_COLUMN",
+    "OBJECT_TABCONSTRAINT",
+    "OBJECT_TRIGGER",
+    "OBJECT_POLICY",
 }
+
+
+def parse_tree(text: str) -> list[Node] | None:
+    """The statements of ``text`` as ``{node type: fields}`` dicts; None when it does not parse.
+
+    libpg_query's JSON: a field typed as one node kind holds that node's
+    fields directly (``"relation": {"relname": ...}``), a field that may hold
+    any node wraps it in its type (``{"RangeVar": {...}}``); false, zero and
+    empty fields are left out.
+    """
+    try:
+        tree = json.loads(parser.parse_sql_json(text))
+    except parser.ParseError:
+        return None
+    return [entry.get("stmt", {}) for entry in tree.get("stmts", [])]
+
+
+def _nodes(node: object) -> Iterator[Node]:
+    """Every dict in a parse tree, depth first."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def names_in(node: object) -> tuple[set[tuple[str | None, str]], set[tuple[str | None, str]]]:
+    """The relations a parse tree names and the functions it calls, as (schema, name).
+
+    A relation is a ``RangeVar`` (the only node with ``relname`` and
+    ``relpersistence``), wrapped or not; a call is a ``FuncCall``.
+    """
+    relations: set[tuple[str | None, str]] = set()
+    calls: set[tuple[str | None, str]] = set()
+    for item in _nodes(node):
+        if "relname" in item and "relpersistence" in item:
+            relations.add((item.get("schemaname"), str(item["relname"])))
+        call = item.get("FuncCall")
+        if isinstance(call, dict):
+            calls.add(_split_name(_strings(call.get("funcname"))))
+    return relations, calls
 
 
 def _strings(node: object) -> list[str]:
-    """The parts of a qualified name (a tuple of ``String`` nodes)."""
-    items = node if isinstance(node, tuple | list) else (node,)
-    return [str(getattr(item, "sval", "")) for item in items if getattr(item, "sval", None)]
+    """The parts of a qualified name (a list of ``String`` nodes)."""
+    items = node if isinstance(node, list) else [node]
+    parts: list[str] = []
+    for item in items:
+        value = item.get("String", {}).get("sval") if isinstance(item, dict) else None
+        if value:
+            parts.append(str(value))
+    return parts
 
 
 def _split_name(parts: Sequence[str]) -> tuple[str | None, str]:
     if len(parts) >= 2:
         return parts[-2], parts[-1]
-    return None, parts[-1]
-
-
-class _Names(Visitor):
-    """Collects relation names and the functions a statement calls (schema, name)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.relations: set[str] = set()
-        self.calls: set[tuple[str | None, str]] = set()
-
-    def visit_RangeVar(self, ancestors: object, node: ast.RangeVar) -> None:
-        self.relations.add(_qualified(node.schemaname, node.relname))
-
-    def visit_FuncCall(self, ancestors: object, node: ast.FuncCall) -> None:
-        self.calls.add(_split_name(_strings(node.funcname)))
+    return None, parts[-1] if parts else ""
 
 
 @dataclass(frozen=True)
@@ -213,71 +264,81 @@ def scope_of(texts: Iterable[str], *, builtins: Collection[str] = ()) -> Scope |
 def _file_scope(text: str) -> _FileScope | None:
     """`scope_of` for one file, before the calls are checked; cached by text.
 
-    Parsing into pglast's AST costs more than a pair's catalog reads, and a
-    run asks again for the same files (rebuilds, repeated runs in one
-    process).  The calls are kept apart so that the cache does not depend on
-    the database's list of built-in functions.
+    The calls are kept apart so that the cache does not depend on the
+    database's list of built-in functions.
     """
+    statements = parse_tree(text)
+    if statements is None:
+        return None
     relations: set[str] = set()
     types: set[str] = set()
     functions: set[str] = set()
     calls: set[tuple[str | None, str]] = set()
-    try:
-        statements = pglast.parse_sql(text)
-    except pglast.parser.ParseError:
-        return None
-    for raw in statements:
-        node = raw.stmt
-        if isinstance(node, _UNSCOPABLE) or not isinstance(node, _SCOPABLE):
-            return None
-        if getattr(node, "behavior", None) == DropBehavior.DROP_CASCADE:
-            return None
-        if isinstance(node, ast.DropStmt):
-            kind = node.removeType
-            for item in node.objects or ():
-                if kind in _RELATION_OBJECTS:
-                    relations.add(_qualified(*_split_name(_strings(item))))
-                elif kind in _TYPE_OBJECTS:
-                    parts = _strings(getattr(item, "names", item))
-                    types.add(_qualified(*_split_name(parts)))
-                elif kind in _FUNCTION_OBJECTS:
-                    functions.add(_split_name(_strings(item.objname))[1])
-                elif kind in _TABLE_PARTS:
-                    relations.add(_qualified(*_split_name(_strings(item)[:-1])))
-                else:
-                    return None
-        elif isinstance(node, ast.RenameStmt):
-            if node.renameType not in _RELATION_RENAMES or node.relation is None:
+    for statement in statements:
+        for kind, node in statement.items():
+            if kind in _UNSCOPABLE or kind not in _SCOPABLE or not isinstance(node, dict):
                 return None
-            if node.renameType in _RELATION_OBJECTS and node.newname:
-                relations.add(_qualified(node.relation.schemaname, node.newname))
-        elif isinstance(
-            node,
-            ast.CreateEnumStmt
-            | ast.AlterEnumStmt
-            | ast.CreateDomainStmt
-            | ast.AlterDomainStmt
-            | ast.CreateRangeStmt,
-        ):
-            name_node = getattr(node, "typeName", None) or getattr(node, "domainname", None)
-            types.add(_qualified(*_split_name(_strings(name_node))))
-        elif isinstance(node, ast.CompositeTypeStmt):
-            typevar = node.typevar
-            if typevar is not None:
-                types.add(_qualified(typevar.schemaname, typevar.relname))
-            continue  # its RangeVar names a type, not a relation
-        elif isinstance(node, ast.CreateFunctionStmt):
-            functions.add(_split_name(_strings(node.funcname))[1])
-        elif isinstance(node, ast.AlterFunctionStmt):
-            if node.func is None:
+            if not _name_objects(kind, node, relations, types, functions):
                 return None
-            functions.add(_split_name(_strings(node.func.objname))[1])
-        visitor = _Names()
-        visitor(node)
-        if isinstance(node, ast.InsertStmt | ast.UpdateStmt | ast.DeleteStmt | ast.SelectStmt):
-            calls |= visitor.calls
-        relations |= visitor.relations
+            if kind == "CompositeTypeStmt":
+                continue  # its RangeVar names a type, not a relation
+            named, called = names_in(node)
+            relations.update(_qualified(schema, name) for schema, name in named)
+            if kind in _DATA:
+                calls |= called
     return _FileScope(
         Scope(tuple(sorted(relations)), tuple(sorted(types)), tuple(sorted(functions))),
         frozenset(calls),
     )
+
+
+def _name_objects(
+    kind: str, node: Node, relations: set[str], types: set[str], functions: set[str]
+) -> bool:
+    """Add what one statement names besides its relations; False when its reach is unknown."""
+    if node.get("behavior") == "DROP_CASCADE":
+        return False
+    if kind == "DropStmt":
+        removed = node.get("removeType")
+        for item in node.get("objects") or ():
+            if removed in _RELATION_OBJECTS:
+                relations.add(_qualified(*_split_name(_strings(_list_items(item)))))
+            elif removed in _TYPE_OBJECTS:
+                names = (
+                    item.get("TypeName", {}).get("names", item) if isinstance(item, dict) else item
+                )
+                types.add(_qualified(*_split_name(_strings(names))))
+            elif removed in _FUNCTION_OBJECTS:
+                function = item.get("ObjectWithArgs", {}) if isinstance(item, dict) else {}
+                functions.add(_split_name(_strings(function.get("objname")))[1])
+            elif removed in _TABLE_PARTS:
+                relations.add(_qualified(*_split_name(_strings(_list_items(item))[:-1])))
+            else:
+                return False
+    elif kind == "RenameStmt":
+        relation = node.get("relation")
+        if node.get("renameType") not in _RELATION_RENAMES or not isinstance(relation, dict):
+            return False
+        if node.get("renameType") in _RELATION_OBJECTS and node.get("newname"):
+            relations.add(_qualified(relation.get("schemaname"), node["newname"]))
+    elif kind in _TYPE_STATEMENTS:
+        types.add(_qualified(*_split_name(_strings(node.get(_TYPE_STATEMENTS[kind])))))
+    elif kind == "CompositeTypeStmt":
+        typevar = node.get("typevar")
+        if isinstance(typevar, dict):
+            types.add(_qualified(typevar.get("schemaname"), typevar.get("relname")))
+    elif kind == "CreateFunctionStmt":
+        functions.add(_split_name(_strings(node.get("funcname")))[1])
+    elif kind == "AlterFunctionStmt":
+        function = node.get("func")
+        if not isinstance(function, dict):
+            return False
+        functions.add(_split_name(_strings(function.get("objname")))[1])
+    return True
+
+
+def _list_items(item: object) -> object:
+    """The items of a ``List`` node (a dotted name in a DROP), or the node itself."""
+    if isinstance(item, dict) and "List" in item:
+        return item["List"].get("items", [])
+    return item

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 
 import pglast
 import psycopg
-from pglast import ast
-from pglast.visitors import Visitor
 
 from rollsafe._batch import batchable, run_batch
 from rollsafe._db import ServerError, line_of
+from rollsafe._scope import names_in, parse_tree
 from rollsafe.errors import QueryFileError
 
 #: ``-- name: GetMachine :one`` (sqlc), also in block-comment form.
@@ -327,29 +326,17 @@ def _prepare_one_by_one(
     return failures
 
 
-class _Relations(Visitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[str] = set()
-
-    def visit_RangeVar(self, ancestors: object, node: ast.RangeVar) -> None:
-        if node.relname:
-            self.names.add(node.relname)
-
-
 @functools.lru_cache(maxsize=4096)
 def referenced_relations(sql: str) -> frozenset[str] | None:
     """Bare names of the relations a query reads or writes; ``None`` when it does not parse.
 
     Names of common table expressions count too: harmless, a query is only
-    ever prepared once more than needed.
+    ever prepared once more than needed.  Read from the parser's JSON tree
+    (`rollsafe._scope.parse_tree`): a pair asks for every query of the old
+    code, and building pglast's Python objects would cost ten times the parse.
     """
-    try:
-        statements = pglast.parse_sql(sql)
-    except pglast.parser.ParseError:
+    statements = parse_tree(sql)
+    if statements is None:
         return None
-    visitor = _Relations()
-    for raw in statements:
-        if raw.stmt is not None:
-            visitor(raw.stmt)
-    return frozenset(visitor.names)
+    relations, _calls = names_in(statements)
+    return frozenset(name for _schema, name in relations if name)
