@@ -21,13 +21,14 @@ alone.
 from __future__ import annotations
 
 import re
-import select
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import pq
+
+from rollsafe._db import FAILED, results, send
 
 #: A connection with rows as tuples.
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -76,10 +77,8 @@ def run_batch(conn: Connection, statements: Sequence[str], *, end: str) -> Batch
     pgconn = conn.pgconn
     encoding = conn.info.encoding
     try:
-        pgconn.send_query(text.encode(encoding))
-        while pgconn.flush():
-            _wait(pgconn, write=True)
-        results, error_at = _collect(pgconn)
+        send(pgconn, text.encode(encoding))
+        first_columns, error_at = _collect(pgconn)
     except KeyboardInterrupt:
         conn.cancel_safe()
         _collect(pgconn)
@@ -88,7 +87,7 @@ def run_batch(conn: Connection, statements: Sequence[str], *, end: str) -> Batch
     if error_at is not None:
         _end_transaction(conn)
     # Result 0 is BEGIN; statement i is result i + 1.
-    body = results[1 : 1 + len(statements)]
+    body = first_columns[1 : 1 + len(statements)]
     failed = None if error_at is None else max(error_at - 1, 0)
     return BatchOutcome(failed=failed, first_columns=tuple(body))
 
@@ -96,16 +95,8 @@ def run_batch(conn: Connection, statements: Sequence[str], *, end: str) -> Batch
 def _end_transaction(conn: Connection) -> None:
     """Roll back what a failed batch left open, so the connection is idle again."""
     if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
-        conn.pgconn.send_query(b"ROLLBACK")
-        while conn.pgconn.flush():
-            _wait(conn.pgconn, write=True)
+        send(conn.pgconn, b"ROLLBACK")
         _collect(conn.pgconn)
-
-
-def _wait(pgconn: pq.abc.PGconn, *, write: bool) -> None:
-    """Block on the socket with the GIL released (other threads and Ctrl-C keep working)."""
-    sock = pgconn.socket
-    select.select([sock], [sock] if write else [], [])
 
 
 def _first_column(result: pq.abc.PGresult) -> tuple[bool | None, ...] | None:
@@ -126,33 +117,14 @@ def _collect(
     pgconn: pq.abc.PGconn,
 ) -> tuple[list[tuple[bool | None, ...] | None], int | None]:
     """Every result of the query in flight: first columns, and the index of a failure."""
-    results: list[tuple[bool | None, ...] | None] = []
+    found: list[tuple[bool | None, ...] | None] = []
     error_at: int | None = None
-    while True:
-        while pgconn.is_busy():
-            _wait(pgconn, write=False)
-            pgconn.consume_input()
-        result = pgconn.get_result()
-        if result is None:
-            return results, error_at
-        status = result.status
-        if status == pq.ExecStatus.COPY_IN:
-            pgconn.put_copy_end(b"COPY FROM STDIN has no data in a batch")
-            while pgconn.flush():
-                _wait(pgconn, write=True)
-        elif status == pq.ExecStatus.COPY_OUT:
-            while True:
-                while pgconn.is_busy():
-                    _wait(pgconn, write=False)
-                    pgconn.consume_input()
-                size, _ = pgconn.get_copy_data(1)
-                if size == 0:
-                    _wait(pgconn, write=False)
-                    pgconn.consume_input()
-                elif size < 0:
-                    break
-        elif status in (pq.ExecStatus.FATAL_ERROR, pq.ExecStatus.BAD_RESPONSE):
+    for result in results(pgconn, refuse_copy=b"COPY FROM STDIN has no data in a batch"):
+        if result.status in FAILED:
             if error_at is None:
-                error_at = len(results)
+                error_at = len(found)
         elif error_at is None:
-            results.append(_first_column(result) if status == pq.ExecStatus.TUPLES_OK else None)
+            found.append(
+                _first_column(result) if result.status == pq.ExecStatus.TUPLES_OK else None
+            )
+    return found, error_at

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import select
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
@@ -207,23 +207,32 @@ def _wait(pgconn: pq.abc.PGconn, *, write: bool) -> None:
         select.select([sock], [], [])
 
 
-def _collect(pgconn: pq.abc.PGconn, encoding: str) -> ScriptOutcome:
-    completed = 0
-    error: ServerError | None = None
+def send(pgconn: pq.abc.PGconn, query: bytes) -> None:
+    """Send one simple query (any number of statements) without waiting for results."""
+    pgconn.send_query(query)
+    while pgconn.flush():
+        _wait(pgconn, write=True)
+
+
+def results(pgconn: pq.abc.PGconn, *, refuse_copy: bytes) -> Iterator[pq.abc.PGresult]:
+    """Every result of the query in flight, one per statement, waiting on the socket.
+
+    COPY has no data stream here: ``COPY FROM STDIN`` is ended with
+    ``refuse_copy`` as its error (the server then reports it like any failed
+    statement) and ``COPY TO STDOUT`` is drained; neither is yielded.
+    """
     while True:
         while pgconn.is_busy():
             _wait(pgconn, write=False)
             pgconn.consume_input()
         result = pgconn.get_result()
         if result is None:
-            return ScriptOutcome(completed=completed, error=error)
-        status = result.status
-        if status == pq.ExecStatus.COPY_IN:
-            # A migration has no data stream to feed; end the COPY with an error.
-            pgconn.put_copy_end(b"COPY FROM STDIN is not supported in a migration file")
+            return
+        if result.status == pq.ExecStatus.COPY_IN:
+            pgconn.put_copy_end(refuse_copy)
             while pgconn.flush():
                 _wait(pgconn, write=True)
-        elif status == pq.ExecStatus.COPY_OUT:
+        elif result.status == pq.ExecStatus.COPY_OUT:
             while True:
                 while pgconn.is_busy():
                     _wait(pgconn, write=False)
@@ -234,11 +243,26 @@ def _collect(pgconn: pq.abc.PGconn, encoding: str) -> ScriptOutcome:
                     pgconn.consume_input()
                 elif size < 0:
                     break
-        elif status in (pq.ExecStatus.FATAL_ERROR, pq.ExecStatus.BAD_RESPONSE):
+        else:
+            yield result
+
+
+#: Statuses of a statement that failed.
+FAILED = (pq.ExecStatus.FATAL_ERROR, pq.ExecStatus.BAD_RESPONSE)
+
+
+def _collect(pgconn: pq.abc.PGconn, encoding: str) -> ScriptOutcome:
+    completed = 0
+    error: ServerError | None = None
+    for result in results(
+        pgconn, refuse_copy=b"COPY FROM STDIN is not supported in a migration file"
+    ):
+        if result.status in FAILED:
             if error is None:
                 error = _error_of(result, encoding)
         elif error is None:
             completed += 1
+    return ScriptOutcome(completed=completed, error=error)
 
 
 def run_script(conn: Connection, sql: str) -> ScriptOutcome:
@@ -251,9 +275,7 @@ def run_script(conn: Connection, sql: str) -> ScriptOutcome:
     pgconn = conn.pgconn
     encoding = conn.info.encoding
     try:
-        pgconn.send_query(sql.encode(encoding))
-        while pgconn.flush():
-            _wait(pgconn, write=True)
+        send(pgconn, sql.encode(encoding))
         return _collect(pgconn, encoding)
     except KeyboardInterrupt:
         conn.cancel_safe()
