@@ -94,7 +94,7 @@ def rollsafe_command(repo: Path, *, cli: bool) -> list[str]:
         return [console_script(), "release-table", "--format", "json", "--repo", str(repo)]
     code = (
         "import sys; from rollsafe.config import load_config; "
-        "from rollsafe.history import read_history; "
+        "from rollsafe.history._read import read_history; "
         "h = read_history(load_config(sys.argv[1])); "
         "print(len(h.versions), h.versions[-1].schema)"
     )

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from rollsafe._batch import batchable, run_batch
-from rollsafe.engines import Database
+from rollsafe.engines._servers import Database
+from rollsafe.pairs._batch import batchable, run_batch
 
 pytestmark = pytest.mark.db
 

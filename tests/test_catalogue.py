@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rollsafe.catalogue import (
+from rollsafe.errors import CatalogueError
+from rollsafe.migrate._catalogue import (
     Catalogue,
     Directives,
     catalogue_from_files,
@@ -16,7 +17,6 @@ from rollsafe.catalogue import (
     read_text,
     versions_of,
 )
-from rollsafe.errors import CatalogueError
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 

@@ -21,8 +21,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from rollsafe import engines
-from rollsafe.engines import (
+from rollsafe.engines import _servers as engines
+from rollsafe.engines._servers import (
     PostgresServer,
     Server,
     Snapshot,
@@ -202,7 +202,7 @@ import json, signal, sys, time
 # A job started in the background by a non-interactive shell (as CI runners do)
 # inherits SIGINT ignored, and Python then keeps it ignored: restore Ctrl-C.
 signal.signal(signal.SIGINT, signal.default_int_handler)
-from rollsafe.engines import ephemeral_server
+from rollsafe.engines._servers import ephemeral_server
 with ephemeral_server("postgres") as server:
     print(json.dumps({"pid": server.pid, "folder": str(server.folder)}), flush=True)
     time.sleep(120)

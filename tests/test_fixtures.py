@@ -14,9 +14,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from rollsafe.engines import Database
+from rollsafe.engines._servers import Database
 from rollsafe.errors import FixtureError
-from rollsafe.fixtures import Fixture, check, load_fixtures, seed, split_statements
+from rollsafe.pairs._fixtures import Fixture, check, load_fixtures, seed, split_statements
 
 Conn = psycopg.Connection[tuple[object, ...]]
 

@@ -13,7 +13,7 @@ import pytest
 
 from rollsafe.config import Config
 from rollsafe.errors import HistoryError, UnknownCLError
-from rollsafe.history import (
+from rollsafe.history._read import (
     PROGRESS_EVERY,
     CodeVersion,
     FileChange,

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from rollsafe import _history_cache
 from rollsafe.cli import main
 from rollsafe.config import Config
 from rollsafe.errors import HistoryError
-from rollsafe.history import PROGRESS_EVERY, History, cache_disabled, read_history
+from rollsafe.history import _cache as _history_cache
+from rollsafe.history._read import PROGRESS_EVERY, History, cache_disabled, read_history
 from tests.gitrepo import BASE_ENV, EPOCH, GitRepo, migration
 
 TAMPERED = "tampered by the test"

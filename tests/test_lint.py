@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rollsafe._sqlrules import analyse, statements_key
-from rollsafe.catalogue import Migration, catalogue_from_files
-from rollsafe.lint import (
+from rollsafe.lint._run import (
     BREAKING,
     RULES,
     CompatVerdict,
@@ -23,6 +21,8 @@ from rollsafe.lint import (
     lint_catalogue,
     lint_migration,
 )
+from rollsafe.lint._sql import analyse, statements_key
+from rollsafe.migrate._catalogue import Migration, catalogue_from_files
 
 #: rule id -> (SQL that fires it, SQL doing the same job safely).
 CASES: dict[str, tuple[str, str]] = {

@@ -20,8 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from rollsafe.catalogue import Catalogue, Migration, catalogue_from_files
-from rollsafe.engines import Database, Server
+from rollsafe.engines._servers import Database, Server
 from rollsafe.errors import (
     DatabaseAhead,
     DatabaseError,
@@ -30,7 +29,14 @@ from rollsafe.errors import (
     MigrationFailed,
     UnknownVersion,
 )
-from rollsafe.migrator import Migrator, Status, lock_id, no_transaction_reason, split_statements
+from rollsafe.migrate._catalogue import Catalogue, Migration, catalogue_from_files
+from rollsafe.migrate._migrator import (
+    Migrator,
+    Status,
+    lock_id,
+    no_transaction_reason,
+    split_statements,
+)
 
 pytestmark = pytest.mark.db
 
@@ -520,8 +526,8 @@ def test_racing_threads_apply_every_migration_exactly_once(database: Database) -
 RACER = """
 import json, sys
 from pathlib import Path
-from rollsafe.catalogue import load_catalogue
-from rollsafe.migrator import Migrator
+from rollsafe.migrate._catalogue import load_catalogue
+from rollsafe.migrate._migrator import Migrator
 with Migrator(sys.argv[1], load_catalogue(Path(sys.argv[2]), "migrations")) as migrator:
     migrator.status()
     print("ready", flush=True)

@@ -13,9 +13,14 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from rollsafe.engines import Database
+from rollsafe.engines._servers import Database
 from rollsafe.errors import QueryFileError
-from rollsafe.queries import parse_query_file, parse_query_files, prepare_queries, to_postgres
+from rollsafe.pairs._queries import (
+    parse_query_file,
+    parse_query_files,
+    prepare_queries,
+    to_postgres,
+)
 
 FILE = """\
 -- Queries of the machines service.

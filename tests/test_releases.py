@@ -13,7 +13,7 @@ import pytest
 
 from rollsafe.config import Config
 from rollsafe.errors import ReleaseError, UnknownCLError
-from rollsafe.releases import (
+from rollsafe.history._releases import (
     ReleaseRecord,
     file_name,
     load_records,

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from rollsafe.history import CodeVersion, History, Strategy
-from rollsafe.rows import (
+from rollsafe.history._read import CodeVersion, History, Strategy
+from rollsafe.table._rows import (
     Compat,
     Row,
     leading_without_schema,

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from rollsafe import _catalog
-from rollsafe.engines import Database
-from rollsafe.schema import (
+from rollsafe.engines._servers import Database
+from rollsafe.pairs import _catalog
+from rollsafe.pairs._schema import (
     SchemaReader,
     SchemaSnapshot,
     Scope,

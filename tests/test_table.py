@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from rollsafe._files import write_atomic
 from rollsafe.errors import DeployingFileError
-from rollsafe.rows import rows_from
-from rollsafe.table import (
+from rollsafe.table._deploying import (
     BEGIN,
     END,
     INTRO,
@@ -23,8 +23,8 @@ from rollsafe.table import (
     render_block,
     rows_to_json,
     unified_diff,
-    write_atomic,
 )
+from rollsafe.table._rows import rows_from
 from tests.test_rows import V, history_of, live
 
 SPECS = (

@@ -9,29 +9,35 @@ use for the database stack (psycopg) or the SQL parser (pglast).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rollsafe._lazy import lazy_names
+from rollsafe._version import __version__ as __version__
 
 if TYPE_CHECKING:
-    from rollsafe.catalogue import Catalogue, Migration, catalogue_from_files, load_catalogue
     from rollsafe.commands.table import compute_rows
     from rollsafe.config import Config, load_config
     from rollsafe.engines import Database, Server, Snapshot, ephemeral_server
     from rollsafe.errors import RollsafeError
-    from rollsafe.history import CodeVersion, History, read_history
+    from rollsafe.history import CodeVersion, History, ReleaseRecord, load_records, read_history
     from rollsafe.lint import CompatVerdict, Finding, compat_of, lint_catalogue, lint_history
-    from rollsafe.migrator import Migrator, Status
+    from rollsafe.migrate import (
+        Catalogue,
+        Migration,
+        Migrator,
+        Status,
+        catalogue_from_files,
+        load_catalogue,
+    )
     from rollsafe.pairs import Pair, PairResult, pairs_from
-    from rollsafe.plan import Plan, plan_upgrade
-    from rollsafe.releases import ReleaseRecord, load_records
-    from rollsafe.rows import Row, rows_from
+    from rollsafe.table import Plan, Row, plan_upgrade, rows_from
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
-    "Catalogue": "rollsafe.catalogue",
-    "Migration": "rollsafe.catalogue",
-    "catalogue_from_files": "rollsafe.catalogue",
-    "load_catalogue": "rollsafe.catalogue",
+    "Catalogue": "rollsafe.migrate",
+    "Migration": "rollsafe.migrate",
+    "catalogue_from_files": "rollsafe.migrate",
+    "load_catalogue": "rollsafe.migrate",
     "compute_rows": "rollsafe.commands.table",
     "Config": "rollsafe.config",
     "load_config": "rollsafe.config",
@@ -48,17 +54,17 @@ _EXPORTS = {
     "compat_of": "rollsafe.lint",
     "lint_catalogue": "rollsafe.lint",
     "lint_history": "rollsafe.lint",
-    "Migrator": "rollsafe.migrator",
-    "Status": "rollsafe.migrator",
+    "Migrator": "rollsafe.migrate",
+    "Status": "rollsafe.migrate",
     "Pair": "rollsafe.pairs",
     "PairResult": "rollsafe.pairs",
     "pairs_from": "rollsafe.pairs",
-    "Plan": "rollsafe.plan",
-    "plan_upgrade": "rollsafe.plan",
-    "ReleaseRecord": "rollsafe.releases",
-    "load_records": "rollsafe.releases",
-    "Row": "rollsafe.rows",
-    "rows_from": "rollsafe.rows",
+    "Plan": "rollsafe.table",
+    "plan_upgrade": "rollsafe.table",
+    "ReleaseRecord": "rollsafe.history",
+    "load_records": "rollsafe.history",
+    "Row": "rollsafe.table",
+    "rows_from": "rollsafe.table",
 }
 
 __all__ = [
@@ -95,18 +101,5 @@ __all__ = [
     "rows_from",
 ]
 
-__version__ = "0.1.0"
 
-
-def __getattr__(name: str) -> Any:
-    """Import a public name's module on first use."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rollsafe' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS)

@@ -46,7 +46,6 @@ from nox.command import CommandFailed
 # below are cheap: the database stack loads when the first pair runs.
 logging.getLogger("git").setLevel(logging.WARNING)
 
-from rollsafe._pair_model import Pair, select_pairs  # noqa: E402
 from rollsafe.commands.pairs import (  # noqa: E402
     SESSION,
     PairSuite,
@@ -59,6 +58,7 @@ from rollsafe.commands.pairs import (  # noqa: E402
 )
 from rollsafe.config import Config, load_config  # noqa: E402
 from rollsafe.errors import RollsafeError  # noqa: E402
+from rollsafe.pairs._model import Pair, select_pairs  # noqa: E402
 
 #: Suites shared by the sessions of one nox process, by (repo, engine, isolation).
 _SUITES: dict[tuple[str, str, str], PairSuite] = {}

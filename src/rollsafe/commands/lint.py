@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
 from rollsafe import _git
-from rollsafe.catalogue import Catalogue, load_catalogue
 from rollsafe.errors import EXIT_CHECK_FAILED, CatalogueError, HistoryError, ReleaseError
-from rollsafe.history import History, read_history
-from rollsafe.lint import (
+from rollsafe.history._read import History, read_history
+from rollsafe.history._releases import ReleaseRecord, load_records
+from rollsafe.lint._run import (
     RULES,
     Finding,
     LintReport,
@@ -37,7 +37,7 @@ from rollsafe.lint import (
     lint_history,
     sort_findings,
 )
-from rollsafe.releases import ReleaseRecord, load_records
+from rollsafe.migrate._catalogue import Catalogue, load_catalogue
 
 if TYPE_CHECKING:
     from rollsafe.cli import Registry

@@ -26,11 +26,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
+from rollsafe.config import Config
+from rollsafe.errors import EXIT_CHECK_FAILED, ConfigError, HistoryError
+
 # The pure half of the pair machinery: pairs, selection, results.  The database stack
 # (psycopg, pglast, the engines, the runner) and git are imported by the functions that
 # use them, because the CLI imports every command module to build its parser, and
 # `rollsafe release-table` must not pay for them.
-from rollsafe._pair_model import (
+from rollsafe.pairs._model import (
     Counters,
     Isolation,
     Pair,
@@ -40,15 +43,13 @@ from rollsafe._pair_model import (
     pairs_from,
     select_pairs,
 )
-from rollsafe.config import Config
-from rollsafe.errors import EXIT_CHECK_FAILED, ConfigError, HistoryError
 
 if TYPE_CHECKING:
-    from rollsafe.catalogue import Catalogue
     from rollsafe.cli import Registry
-    from rollsafe.engines import Server
-    from rollsafe.fixtures import Fixture
-    from rollsafe.pairs import PairRunner
+    from rollsafe.engines._servers import Server
+    from rollsafe.migrate._catalogue import Catalogue
+    from rollsafe.pairs._fixtures import Fixture
+    from rollsafe.pairs._runner import PairRunner
 
 Format = Literal["text", "json"]
 
@@ -76,7 +77,7 @@ class PairSuite:
         self, config: Config, *, isolation: Isolation = "chain", server: Server | None = None
     ) -> None:
         from rollsafe.commands.table import compute_rows
-        from rollsafe.fixtures import load_fixtures
+        from rollsafe.pairs._fixtures import load_fixtures
 
         self.config = config
         self.isolation: Isolation = isolation
@@ -132,8 +133,8 @@ class PairSuite:
 
     def _runner_for(self) -> PairRunner:
         if self._runner is None:
-            from rollsafe.engines import ephemeral_server
-            from rollsafe.pairs import PairRunner
+            from rollsafe.engines._servers import ephemeral_server
+            from rollsafe.pairs._runner import PairRunner
 
             self._server = self._given or self._stack.enter_context(
                 ephemeral_server(self.config.engine)

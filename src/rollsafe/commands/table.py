@@ -22,27 +22,27 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TextIO
 
 from rollsafe import _git
-from rollsafe.catalogue import Catalogue, catalogue_from_files
+from rollsafe._files import write_atomic
 from rollsafe.config import Config
 from rollsafe.errors import EXIT_CHECK_FAILED, DeployingFileError
-from rollsafe.history import History, read_history
-from rollsafe.plan import plan_upgrade, render_text, to_json
-from rollsafe.releases import ReleaseRecord, load_records, write_record
-from rollsafe.rows import (
+from rollsafe.history._read import History, read_history
+from rollsafe.history._releases import ReleaseRecord, load_records, write_record
+from rollsafe.migrate._catalogue import Catalogue, catalogue_from_files
+from rollsafe.table._deploying import (
+    merge_document,
+    read_document,
+    render_block,
+    rows_to_json,
+    unified_diff,
+)
+from rollsafe.table._plan import plan_upgrade, render_text, to_json
+from rollsafe.table._rows import (
     Row,
     Verdict,
     leading_without_schema,
     out_of_order_for,
     row_index,
     rows_from,
-)
-from rollsafe.table import (
-    merge_document,
-    read_document,
-    render_block,
-    rows_to_json,
-    unified_diff,
-    write_atomic,
 )
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def compute(config: Config, *, progress: Callable[[int], None] | None = None) ->
     """Read history, the tip's catalogue, lint verdicts and release records; build the rows."""
     # Imported here, not at the top: lint loads PostgreSQL's parser, which building
     # the CLI for any command (or the invoke collection) must not pay for.
-    from rollsafe.lint import compat_of
+    from rollsafe.lint._run import compat_of
 
     history = read_history(config, progress=progress)
     pattern = "*.sql" if history.folder in ("", ".") else f"{history.folder}/*.sql"

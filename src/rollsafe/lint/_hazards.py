@@ -20,13 +20,13 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rollsafe._rules import RULES, Finding, Severity
-from rollsafe._sqlrules import statements_key
-from rollsafe.catalogue import FILE_NAME, Catalogue
+from rollsafe.lint._registry import RULES, Finding, Severity
+from rollsafe.lint._sql import statements_key
+from rollsafe.migrate._catalogue import FILE_NAME, Catalogue
 
 if TYPE_CHECKING:
-    from rollsafe.history import CodeVersion, History
-    from rollsafe.releases import ReleaseRecord
+    from rollsafe.history._read import CodeVersion, History
+    from rollsafe.history._releases import ReleaseRecord
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,11 @@ from contextlib import suppress
 
 import psycopg
 
-from rollsafe._pair_model import (
+from rollsafe.engines._servers import Database, Server, Snapshot, unique_name
+from rollsafe.errors import MigrationFailed, RollsafeError
+from rollsafe.migrate._catalogue import Catalogue
+from rollsafe.pairs._fixtures import Fixture, seed
+from rollsafe.pairs._model import (
     FIXES,
     STEPS,
     Compat,
@@ -76,7 +80,7 @@ from rollsafe._pair_model import (
     select_pairs,
     version_text,
 )
-from rollsafe._pair_steps import (
+from rollsafe.pairs._steps import (
     StepData,
     StepSession,
     as_rollsafe,
@@ -84,10 +88,6 @@ from rollsafe._pair_steps import (
     run_steps,
     seed_versions,
 )
-from rollsafe.catalogue import Catalogue
-from rollsafe.engines import Database, Server, Snapshot, unique_name
-from rollsafe.errors import MigrationFailed, RollsafeError
-from rollsafe.fixtures import Fixture, seed
 
 # -- reaching p ---------------------------------------------------------------------------------
 

@@ -11,19 +11,17 @@ change.
 from __future__ import annotations
 
 import difflib
-import os
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rollsafe.errors import DeployingFileError
-from rollsafe.plan import plan_upgrade, render_text
-from rollsafe.rows import Row
+from rollsafe.table._plan import plan_upgrade, render_text
+from rollsafe.table._rows import Row
 
 if TYPE_CHECKING:
-    from rollsafe.history import CodeVersion
+    from rollsafe.history._read import CodeVersion
 
 BEGIN = "<!-- rollsafe:table:begin -->"
 END = "<!-- rollsafe:table:end -->"
@@ -284,31 +282,6 @@ def read_document(path: Path, *, shown_as: str) -> str | None:
             where=shown_as,
             fix="save the file as UTF-8",
         ) from exc
-
-
-def write_atomic(path: Path, text: str, *, exclusive: bool = False) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so readers never see half of it.
-
-    With ``exclusive`` an existing file is never replaced (`FileExistsError`);
-    the temporary file is hard-linked into place, which fails atomically
-    when the name is taken.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    temporary = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
-        temporary.chmod(mode)
-        if exclusive:
-            os.link(temporary, path)
-        else:
-            temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def rows_to_json(rows: Sequence[Row]) -> list[dict[str, object]]:

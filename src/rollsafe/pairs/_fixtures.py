@@ -49,9 +49,9 @@ from typing import Any
 import pglast
 import psycopg
 
-from rollsafe._batch import batchable, run_batch
 from rollsafe._db import ServerError, line_of
 from rollsafe.errors import FixtureError
+from rollsafe.pairs._batch import batchable, run_batch
 
 #: The files a version folder may hold; other ``.sql``/``.py`` files are typos.
 KNOWN_FILES = ("seed.sql", "check.sql", "fixture.py")

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import pglast
 import psycopg
 
-from rollsafe._batch import batchable, run_batch
 from rollsafe._db import ServerError, line_of
-from rollsafe._scope import names_in, parse_tree
 from rollsafe.errors import QueryFileError
+from rollsafe.pairs._batch import batchable, run_batch
+from rollsafe.pairs._scope import names_in, parse_tree
 
 #: ``-- name: GetMachine :one`` (sqlc), also in block-comment form.
 HEADER = re.compile(

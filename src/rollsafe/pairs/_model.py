@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Literal
 from rollsafe.errors import ConfigError, MigrationFailed, RollsafeError
 
 if TYPE_CHECKING:
-    from rollsafe.fixtures import FixtureFailure
-    from rollsafe.queries import QueryFailure
-    from rollsafe.rows import Row
+    from rollsafe.pairs._fixtures import FixtureFailure
+    from rollsafe.pairs._queries import QueryFailure
+    from rollsafe.table._rows import Row
 
 Compat = Literal["live", "offline"]
 Isolation = Literal["chain", "clone"]

@@ -61,7 +61,6 @@ from rollsafe._db import (
     run_script,
     scrub,
 )
-from rollsafe.catalogue import Catalogue
 from rollsafe.errors import (
     DatabaseAhead,
     DatabaseError,
@@ -70,6 +69,7 @@ from rollsafe.errors import (
     MigrationFailed,
     UnknownVersion,
 )
+from rollsafe.migrate._catalogue import Catalogue
 
 DEFAULT_TABLE = "schema_migrations"
 #: golang-migrate's CockroachDB driver keeps its lock in this table.

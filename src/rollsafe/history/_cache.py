@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from rollsafe import __version__
+from rollsafe._version import __version__
 
 #: Version of the file layout and of what history stores in it.
 FORMAT = 1

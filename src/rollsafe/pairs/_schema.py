@@ -22,9 +22,9 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
-from rollsafe import _catalog
-from rollsafe._scope import Scope, scope_of
 from rollsafe.errors import DatabaseError
+from rollsafe.pairs import _catalog
+from rollsafe.pairs._scope import Scope, scope_of
 
 #: Kinds of schema objects, in the order a diff lists them (containers first).
 KINDS: tuple[str, ...] = (

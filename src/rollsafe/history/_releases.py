@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
+from rollsafe._files import write_atomic
 from rollsafe.errors import ReleaseError, UnknownCLError
-from rollsafe.table import write_atomic
 
 if TYPE_CHECKING:
     from rollsafe.config import Config
-    from rollsafe.history import History
+    from rollsafe.history._read import History
 
 KEYS = ("cl", "commit", "date", "schema", "migrations")
 HEADER = (

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rollsafe.errors import PlanError
-from rollsafe.rows import Compat, Row, row_index
+from rollsafe.table._rows import Compat, Row, row_index
 
 if TYPE_CHECKING:
-    from rollsafe.history import CodeVersion
+    from rollsafe.history._read import CodeVersion
 
 
 @dataclass(frozen=True)

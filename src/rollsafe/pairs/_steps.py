@@ -26,7 +26,12 @@ from dataclasses import dataclass, field
 import psycopg
 
 from rollsafe import _db
-from rollsafe._pair_model import (
+from rollsafe.engines._servers import Database, Server, unique_name
+from rollsafe.errors import DatabaseError, RollsafeError
+from rollsafe.migrate._catalogue import Catalogue
+from rollsafe.migrate._migrator import Migrator
+from rollsafe.pairs._fixtures import Fixture, check, seed
+from rollsafe.pairs._model import (
     FIXES,
     Finding,
     Pair,
@@ -37,13 +42,8 @@ from rollsafe._pair_model import (
     query_finding,
     version_text,
 )
-from rollsafe.catalogue import Catalogue
-from rollsafe.engines import Database, Server, unique_name
-from rollsafe.errors import DatabaseError, RollsafeError
-from rollsafe.fixtures import Fixture, check, seed
-from rollsafe.migrator import Migrator
-from rollsafe.queries import Query, parse_query_files, prepare_queries, referenced_relations
-from rollsafe.schema import (
+from rollsafe.pairs._queries import Query, parse_query_files, prepare_queries, referenced_relations
+from rollsafe.pairs._schema import (
     SchemaReader,
     SchemaSnapshot,
     Scope,

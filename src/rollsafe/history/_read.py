@@ -64,10 +64,10 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from rollsafe import _git
-from rollsafe import _history_cache as _cache
-from rollsafe.catalogue import versions_of
 from rollsafe.config import Config
 from rollsafe.errors import HistoryError, UnknownCLError
+from rollsafe.history import _cache
+from rollsafe.migrate._catalogue import versions_of
 
 ChangeKind = Literal["added", "modified", "deleted", "renamed"]
 #: The kinds by name, to read them back from the cache (an unknown one is a KeyError there).

@@ -37,8 +37,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from rollsafe._hazards import blob_id, down_origins, lint_history
-from rollsafe._rules import (
+from rollsafe.lint._hazards import blob_id, down_origins, lint_history
+from rollsafe.lint._registry import (
     BREAKING,
     RULES,
     SEVERITIES,
@@ -48,11 +48,11 @@ from rollsafe._rules import (
     Severity,
     with_cl,
 )
-from rollsafe._sqlrules import Analysis, Hit, analyse
-from rollsafe.catalogue import Catalogue, Migration
+from rollsafe.lint._sql import Analysis, Hit, analyse
+from rollsafe.migrate._catalogue import Catalogue, Migration
 
 if TYPE_CHECKING:
-    from rollsafe.history import History
+    from rollsafe.history._read import History
 
 __all__ = [
     "BREAKING",

@@ -1,0 +1,71 @@
+"""Lint: SQL rules, history hazards and the live/offline verdict of every migration.
+
+Why: most ways to break a rolling upgrade are visible in the DDL or in
+history; reading them with PostgreSQL's own parser lets the table infer
+``live`` or ``offline`` and lets CI refuse a migration declared ``live``
+that is not.  Everything here is pure: data in, findings out.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rollsafe._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from rollsafe.lint._run import (
+        BREAKING,
+        RULES,
+        SEVERITIES,
+        CompatVerdict,
+        Finding,
+        LintReport,
+        Rule,
+        RuleKind,
+        Severity,
+        blob_id,
+        compat_of,
+        lint_catalogue,
+        lint_history,
+        lint_migration,
+        sort_findings,
+    )
+
+__all__ = [
+    "BREAKING",
+    "RULES",
+    "SEVERITIES",
+    "CompatVerdict",
+    "Finding",
+    "LintReport",
+    "Rule",
+    "RuleKind",
+    "Severity",
+    "blob_id",
+    "compat_of",
+    "lint_catalogue",
+    "lint_history",
+    "lint_migration",
+    "sort_findings",
+]
+
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "BREAKING": "._run",
+        "CompatVerdict": "._run",
+        "Finding": "._run",
+        "LintReport": "._run",
+        "RULES": "._run",
+        "Rule": "._run",
+        "RuleKind": "._run",
+        "SEVERITIES": "._run",
+        "Severity": "._run",
+        "blob_id": "._run",
+        "compat_of": "._run",
+        "lint_catalogue": "._run",
+        "lint_history": "._run",
+        "lint_migration": "._run",
+        "sort_findings": "._run",
+    },
+)
