@@ -32,9 +32,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rollsafe.lint._run import RULES, lint_catalogue
+from rollsafe.lint import RULES, lint_catalogue
 from rollsafe.lint._sql import analyse
-from rollsafe.migrate._catalogue import load_catalogue
+from rollsafe.migrate import load_catalogue
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "lint_corpus"

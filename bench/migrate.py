@@ -22,9 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rollsafe.engines._servers import PostgresServer, Server, ephemeral_server, find_postgres_bindir
-from rollsafe.migrate._catalogue import load_catalogue
-from rollsafe.migrate._migrator import Migrator
+from rollsafe.engines import PostgresServer, Server, ephemeral_server, find_postgres_bindir
+from rollsafe.migrate import Migrator, load_catalogue
 
 
 def write_migrations(folder: Path, count: int) -> list[Path]:

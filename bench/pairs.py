@@ -43,10 +43,10 @@ from typing import IO
 from rollsafe import _db
 from rollsafe.commands.pairs import PairSuite
 from rollsafe.config import load_config
-from rollsafe.engines._servers import Server, ephemeral_server, unique_name
-from rollsafe.migrate._migrator import Migrator
+from rollsafe.engines import Server, ephemeral_server, unique_name
+from rollsafe.migrate import Migrator
+from rollsafe.pairs import PairRunner, PairsRun, run_pairs
 from rollsafe.pairs._fixtures import seed
-from rollsafe.pairs._runner import PairRunner, PairsRun, run_pairs
 
 HERE = Path(__file__).resolve().parent
 EPOCH = 1_700_000_000

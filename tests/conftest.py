@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rollsafe.engines._servers import ENGINE_ENV, URL_ENV, Database, Server, ephemeral_server
+from rollsafe.engines import ENGINE_ENV, URL_ENV, Database, Server, ephemeral_server
 
 
 def _pg_engine() -> str:

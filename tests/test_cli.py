@@ -152,7 +152,7 @@ def test_building_the_release_table_parser_loads_no_sql_parser() -> None:
 
 def test_migrate_names_the_engines_url_variable() -> None:
     from rollsafe.commands import migrate
-    from rollsafe.engines._servers import URL_ENV
+    from rollsafe.engines import URL_ENV
 
     assert migrate.URL_ENV == URL_ENV
 

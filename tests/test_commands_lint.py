@@ -18,8 +18,7 @@ from rollsafe.cli import Registry, _common_options, config_from, main
 from rollsafe.commands.lint import lint, lint_report, register
 from rollsafe.config import Config, load_config
 from rollsafe.errors import EXIT_CHECK_FAILED
-from rollsafe.history._read import read_history
-from rollsafe.history._releases import write_record
+from rollsafe.history import read_history, write_record
 from tests.gitrepo import GitRepo, migration
 
 REPOSITORY = Path(__file__).resolve().parents[1]

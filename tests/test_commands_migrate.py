@@ -22,7 +22,7 @@ from rollsafe import cli
 from rollsafe._db import mask_dsn, parse_target, scrub
 from rollsafe.commands.migrate import migrate, parse_version, run_migrate
 from rollsafe.config import Config
-from rollsafe.engines._servers import URL_ENV, Database
+from rollsafe.engines import URL_ENV, Database
 from rollsafe.errors import EXIT_BAD_INPUT, ConfigError, DatabaseAhead
 
 MIGRATIONS = {

@@ -21,11 +21,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from rollsafe.engines import _servers as engines
-from rollsafe.engines._servers import (
+from rollsafe.engines import (
+    ENGINE_ENV,
+    URL_ENV,
     PostgresServer,
     Server,
     Snapshot,
+    _postgres,
     ephemeral_server,
     resolve_engine,
 )
@@ -107,7 +109,7 @@ def test_postgres_listens_on_its_socket_only_with_throwaway_settings(
 @pytest.mark.skipif(os.geteuid() != 0, reason="checks the root path: run the suite as root")
 def test_as_root_the_server_runs_as_an_unprivileged_account(local_pg: PostgresServer) -> None:
     account = pwd.getpwnam(local_pg.account)
-    assert local_pg.account in engines.SERVER_ACCOUNTS
+    assert local_pg.account in _postgres.SERVER_ACCOUNTS
     assert account.pw_uid != 0
     assert uid_of(local_pg.pid) == account.pw_uid
     assert local_pg.folder.stat().st_uid == account.pw_uid
@@ -202,7 +204,7 @@ import json, signal, sys, time
 # A job started in the background by a non-interactive shell (as CI runners do)
 # inherits SIGINT ignored, and Python then keeps it ignored: restore Ctrl-C.
 signal.signal(signal.SIGINT, signal.default_int_handler)
-from rollsafe.engines._servers import ephemeral_server
+from rollsafe.engines import ephemeral_server
 with ephemeral_server("postgres") as server:
     print(json.dumps({"pid": server.pid, "folder": str(server.folder)}), flush=True)
     time.sleep(120)
@@ -234,9 +236,9 @@ def test_nothing_is_left_after_ctrl_c_or_sigterm(sig: signal.Signals) -> None:
 def test_a_missing_engine_is_one_line_saying_what_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    parent = engines.temp_parent()
+    parent = _postgres.temp_parent()
     before = set(parent.glob("rollsafe-pg-*"))
-    monkeypatch.setattr(engines, "find_postgres_bindir", lambda: None)
+    monkeypatch.setattr(_postgres, "find_postgres_bindir", lambda: None)
     with pytest.raises(EngineUnavailable) as caught, ephemeral_server("postgres"):
         pass
     message = str(caught.value)
@@ -247,7 +249,7 @@ def test_a_missing_engine_is_one_line_saying_what_to_install(
 
 
 def test_the_postgres_binaries_are_found() -> None:
-    folder = engines.find_postgres_bindir()
+    folder = _postgres.find_postgres_bindir()
     assert folder is not None
     assert (folder / "initdb").is_file() and (folder / "postgres").is_file()
 
@@ -258,7 +260,7 @@ def test_the_postgres_binaries_are_found() -> None:
 def test_auto_prefers_cockroach_when_its_binary_is_on_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(engines.ENGINE_ENV, raising=False)
+    monkeypatch.delenv(ENGINE_ENV, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert resolve_engine("auto") == "postgres"
     binary = tmp_path / "cockroach"
@@ -271,16 +273,16 @@ def test_auto_prefers_cockroach_when_its_binary_is_on_path(
 def test_the_environment_chooses_when_the_argument_is_auto(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(engines.ENGINE_ENV, "external")
+    monkeypatch.setenv(ENGINE_ENV, "external")
     assert resolve_engine("auto") == "external"
     assert resolve_engine("postgres") == "postgres"
-    monkeypatch.setenv(engines.ENGINE_ENV, "oracle")
+    monkeypatch.setenv(ENGINE_ENV, "oracle")
     with pytest.raises(ConfigError, match=r"ROLLSAFE_ENGINE: unknown engine `oracle`"):
         resolve_engine()
 
 
 def test_external_needs_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(engines.URL_ENV, raising=False)
+    monkeypatch.delenv(URL_ENV, raising=False)
     with (
         pytest.raises(EngineUnavailable, match="ROLLSAFE_DATABASE_URL"),
         ephemeral_server("external"),
@@ -291,7 +293,7 @@ def test_external_needs_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_external_runners_share_one_cluster_and_clean_up(
     local_pg: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(engines.URL_ENV, local_pg.admin_dsn)
+    monkeypatch.setenv(URL_ENV, local_pg.admin_dsn)
     with ephemeral_server("external") as first, ephemeral_server("external") as second:
         assert first.kind == second.kind == "external"
         assert first.flavor == "postgres"

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from rollsafe.engines._servers import Database
+from rollsafe.engines import Database
 from rollsafe.errors import FixtureError
 from rollsafe.pairs._fixtures import Fixture, check, load_fixtures, seed, split_statements
 

@@ -13,15 +13,10 @@ import pytest
 
 from rollsafe.config import Config
 from rollsafe.errors import HistoryError, UnknownCLError
-from rollsafe.history._read import (
-    PROGRESS_EVERY,
-    CodeVersion,
-    FileChange,
-    History,
-    _Builder,
-    read_history,
-    semver_key,
-)
+from rollsafe.history import CodeVersion, FileChange, History, read_history
+from rollsafe.history._build import _Builder
+from rollsafe.history._model import PROGRESS_EVERY
+from rollsafe.history._tags import semver_key
 from tests.gitrepo import BASE_ENV, EPOCH, GitRepo, migration
 
 # ---------------------------------------------------------------------------

@@ -22,8 +22,9 @@ import pytest
 from rollsafe.cli import main
 from rollsafe.config import Config
 from rollsafe.errors import HistoryError
+from rollsafe.history import History, cache_disabled, read_history
 from rollsafe.history import _cache as _history_cache
-from rollsafe.history._read import PROGRESS_EVERY, History, cache_disabled, read_history
+from rollsafe.history._model import PROGRESS_EVERY
 from tests.gitrepo import BASE_ENV, EPOCH, GitRepo, migration
 
 TAMPERED = "tampered by the test"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rollsafe.engines._servers import Database
+from rollsafe.engines import Database
 from rollsafe.errors import EXIT_BAD_INPUT, EXIT_CHECK_FAILED
 from rollsafe.invoke_tasks import namespace
 from tests.gitrepo import GitRepo, migration

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rollsafe.lint._run import (
+from rollsafe.lint import (
     BREAKING,
     RULES,
     CompatVerdict,
@@ -22,7 +22,7 @@ from rollsafe.lint._run import (
     lint_migration,
 )
 from rollsafe.lint._sql import analyse, statements_key
-from rollsafe.migrate._catalogue import Migration, catalogue_from_files
+from rollsafe.migrate import Migration, catalogue_from_files
 
 #: rule id -> (SQL that fires it, SQL doing the same job safely).
 CASES: dict[str, tuple[str, str]] = {

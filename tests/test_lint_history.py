@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 
-from rollsafe.history._read import CodeVersion, History
-from rollsafe.history._releases import ReleaseRecord
-from rollsafe.lint._run import Finding, blob_id, lint_catalogue, lint_history
-from rollsafe.migrate._catalogue import catalogue_from_files, versions_of
+from rollsafe.history import CodeVersion, History, ReleaseRecord
+from rollsafe.lint import Finding, blob_id, lint_catalogue, lint_history
+from rollsafe.migrate import catalogue_from_files, versions_of
 
 State = Mapping[str, str]
 

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from rollsafe.engines._servers import Database, Server
+from rollsafe.engines import Database, Server
 from rollsafe.errors import (
     DatabaseAhead,
     DatabaseError,
@@ -29,7 +29,7 @@ from rollsafe.errors import (
     MigrationFailed,
     UnknownVersion,
 )
-from rollsafe.migrate._catalogue import Catalogue, Migration, catalogue_from_files
+from rollsafe.migrate import Catalogue, Migration, catalogue_from_files
 from rollsafe.migrate._migrator import (
     Migrator,
     Status,

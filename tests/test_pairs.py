@@ -30,9 +30,9 @@ from rollsafe.commands.pairs import (
     upgrade_pairs,
 )
 from rollsafe.config import Config, load_config
-from rollsafe.engines._servers import Server
+from rollsafe.engines import Server
 from rollsafe.errors import ConfigError
-from rollsafe.pairs._runner import PairResult, PairsRun, select_pairs
+from rollsafe.pairs import PairResult, PairsRun, select_pairs
 from tests.gitrepo import GitRepo, migration
 
 pytestmark = pytest.mark.db
@@ -642,7 +642,7 @@ def test_the_command_module_imports_without_the_database_stack() -> None:
     code = (
         "import sys, rollsafe.commands.pairs\n"
         "heavy = ('psycopg', 'pglast', 'git',\n"
-        "         'rollsafe.pairs._runner', 'rollsafe.engines._servers')\n"
+        "         'rollsafe.pairs._runner', 'rollsafe.engines._base')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     done = subprocess.run(

@@ -12,8 +12,8 @@ import json
 import pytest
 
 from rollsafe.errors import PlanError, RollsafeError
+from rollsafe.table import rows_from
 from rollsafe.table._plan import plan_upgrade, render_text, to_json
-from rollsafe.table._rows import rows_from
 from tests.test_rows import V, history_of, live
 
 # Row 0: CLs 1-3 (schema 1); row 1: 4-5 (schema 2, live); row 2: 6-7 (schema 3, offline);

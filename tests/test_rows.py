@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from rollsafe.history._read import CodeVersion, History, Strategy
+from rollsafe.history import CodeVersion, History
+from rollsafe.history._model import Strategy
 from rollsafe.table._rows import (
     Compat,
     Row,

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from rollsafe.engines._servers import Database
+from rollsafe.engines import Database
 from rollsafe.pairs import _catalog
 from rollsafe.pairs._schema import (
     SchemaReader,

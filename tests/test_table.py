@@ -14,6 +14,7 @@ import pytest
 
 from rollsafe._files import write_atomic
 from rollsafe.errors import DeployingFileError
+from rollsafe.table import rows_from
 from rollsafe.table._deploying import (
     BEGIN,
     END,
@@ -24,7 +25,6 @@ from rollsafe.table._deploying import (
     rows_to_json,
     unified_diff,
 )
-from rollsafe.table._rows import rows_from
 from tests.test_rows import V, history_of, live
 
 SPECS = (

@@ -206,7 +206,7 @@ def _history_cache(*, enabled: bool) -> contextlib.AbstractContextManager[None]:
     """``--no-cache``: every history read of the command bypasses the cache."""
     if enabled:
         return contextlib.nullcontext()
-    from rollsafe.history._read import cache_disabled  # only then: keep `--help` light
+    from rollsafe.history import cache_disabled  # only then: keep `--help` light
 
     return cache_disabled()
 

@@ -28,7 +28,7 @@ from invoke.tasks import task as invoke_task
 from rollsafe.cli import CONFIG_FLAGS
 from rollsafe.config import Config, load_config
 from rollsafe.errors import RollsafeError
-from rollsafe.history._read import cache_disabled
+from rollsafe.history import cache_disabled
 
 CONFIG_KEYS = tuple(flag.replace("-", "_") for flag, _ in CONFIG_FLAGS)
 CONFIG_HELP = {flag.replace("-", "_"): text for flag, text in CONFIG_FLAGS}

@@ -58,7 +58,7 @@ from rollsafe.commands.pairs import (  # noqa: E402
 )
 from rollsafe.config import Config, load_config  # noqa: E402
 from rollsafe.errors import RollsafeError  # noqa: E402
-from rollsafe.pairs._model import Pair, select_pairs  # noqa: E402
+from rollsafe.pairs import Pair, select_pairs  # noqa: E402
 
 #: Suites shared by the sessions of one nox process, by (repo, engine, isolation).
 _SUITES: dict[tuple[str, str, str], PairSuite] = {}

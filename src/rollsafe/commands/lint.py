@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING, Literal, TextIO
 
 from rollsafe import _git
 from rollsafe.errors import EXIT_CHECK_FAILED, CatalogueError, HistoryError, ReleaseError
-from rollsafe.history._read import History, read_history
-from rollsafe.history._releases import ReleaseRecord, load_records
-from rollsafe.lint._run import (
+from rollsafe.history import History, ReleaseRecord, load_records, read_history
+from rollsafe.lint import (
     RULES,
     Finding,
     LintReport,
@@ -37,7 +36,7 @@ from rollsafe.lint._run import (
     lint_history,
     sort_findings,
 )
-from rollsafe.migrate._catalogue import Catalogue, load_catalogue
+from rollsafe.migrate import Catalogue, load_catalogue
 
 if TYPE_CHECKING:
     from rollsafe.cli import Registry

@@ -21,7 +21,7 @@ from rollsafe.errors import ConfigError
 if TYPE_CHECKING:
     from rollsafe.cli import Registry
     from rollsafe.config import Config
-    from rollsafe.migrate._migrator import Status
+    from rollsafe.migrate import Status
 
 # The database modules (psycopg, the migrator) are imported by the functions
 # that use them: the CLI and the invoke collection import this module to
@@ -79,8 +79,7 @@ def run_migrate(
 ) -> MigrateResult:
     """Move the database per ``action``; raises a `RollsafeError` for anything wrong."""
     from rollsafe._db import mask_dsn
-    from rollsafe.migrate._catalogue import load_catalogue
-    from rollsafe.migrate._migrator import Migrator
+    from rollsafe.migrate import Migrator, load_catalogue
 
     url = database_url(dsn)
     catalogue = load_catalogue(config.repo, config.migrations)

@@ -33,7 +33,7 @@ from rollsafe.errors import EXIT_CHECK_FAILED, ConfigError, HistoryError
 # (psycopg, pglast, the engines, the runner) and git are imported by the functions that
 # use them, because the CLI imports every command module to build its parser, and
 # `rollsafe release-table` must not pay for them.
-from rollsafe.pairs._model import (
+from rollsafe.pairs import (
     Counters,
     Isolation,
     Pair,
@@ -46,10 +46,9 @@ from rollsafe.pairs._model import (
 
 if TYPE_CHECKING:
     from rollsafe.cli import Registry
-    from rollsafe.engines._servers import Server
-    from rollsafe.migrate._catalogue import Catalogue
-    from rollsafe.pairs._fixtures import Fixture
-    from rollsafe.pairs._runner import PairRunner
+    from rollsafe.engines import Server
+    from rollsafe.migrate import Catalogue
+    from rollsafe.pairs import Fixture, PairRunner
 
 Format = Literal["text", "json"]
 
@@ -77,7 +76,7 @@ class PairSuite:
         self, config: Config, *, isolation: Isolation = "chain", server: Server | None = None
     ) -> None:
         from rollsafe.commands.table import compute_rows
-        from rollsafe.pairs._fixtures import load_fixtures
+        from rollsafe.pairs import load_fixtures
 
         self.config = config
         self.isolation: Isolation = isolation
@@ -133,8 +132,8 @@ class PairSuite:
 
     def _runner_for(self) -> PairRunner:
         if self._runner is None:
-            from rollsafe.engines._servers import ephemeral_server
-            from rollsafe.pairs._runner import PairRunner
+            from rollsafe.engines import ephemeral_server
+            from rollsafe.pairs import PairRunner
 
             self._server = self._given or self._stack.enter_context(
                 ephemeral_server(self.config.engine)

@@ -25,25 +25,22 @@ from rollsafe import _git
 from rollsafe._files import write_atomic
 from rollsafe.config import Config
 from rollsafe.errors import EXIT_CHECK_FAILED, DeployingFileError
-from rollsafe.history._read import History, read_history
-from rollsafe.history._releases import ReleaseRecord, load_records, write_record
-from rollsafe.migrate._catalogue import Catalogue, catalogue_from_files
-from rollsafe.table._deploying import (
+from rollsafe.history import History, ReleaseRecord, load_records, read_history, write_record
+from rollsafe.migrate import Catalogue, catalogue_from_files
+from rollsafe.table import (
+    Row,
+    Verdict,
+    leading_without_schema,
     merge_document,
+    out_of_order_for,
     read_document,
     render_block,
+    row_index,
+    rows_from,
     rows_to_json,
     unified_diff,
 )
 from rollsafe.table._plan import plan_upgrade, render_text, to_json
-from rollsafe.table._rows import (
-    Row,
-    Verdict,
-    leading_without_schema,
-    out_of_order_for,
-    row_index,
-    rows_from,
-)
 
 if TYPE_CHECKING:
     from rollsafe.cli import Registry
@@ -88,7 +85,7 @@ def compute(config: Config, *, progress: Callable[[int], None] | None = None) ->
     """Read history, the tip's catalogue, lint verdicts and release records; build the rows."""
     # Imported here, not at the top: lint loads PostgreSQL's parser, which building
     # the CLI for any command (or the invoke collection) must not pay for.
-    from rollsafe.lint._run import compat_of
+    from rollsafe.lint import compat_of
 
     history = read_history(config, progress=progress)
     pattern = "*.sql" if history.folder in ("", ".") else f"{history.folder}/*.sql"

@@ -11,19 +11,17 @@ from typing import TYPE_CHECKING
 from rollsafe._lazy import lazy_names
 
 if TYPE_CHECKING:
-    from rollsafe.engines._servers import (
+    from rollsafe.engines._base import (
         ENGINE_ENV,
         URL_ENV,
         Database,
         EngineKind,
-        PostgresServer,
         Server,
         Snapshot,
-        ephemeral_server,
-        find_postgres_bindir,
-        resolve_engine,
         unique_name,
     )
+    from rollsafe.engines._ephemeral import ephemeral_server, resolve_engine
+    from rollsafe.engines._postgres import PostgresServer, find_postgres_bindir
 
 __all__ = [
     "ENGINE_ENV",
@@ -42,16 +40,16 @@ __all__ = [
 __getattr__, __dir__ = lazy_names(
     __name__,
     {
-        "Database": "._servers",
-        "ENGINE_ENV": "._servers",
-        "EngineKind": "._servers",
-        "PostgresServer": "._servers",
-        "Server": "._servers",
-        "Snapshot": "._servers",
-        "URL_ENV": "._servers",
-        "ephemeral_server": "._servers",
-        "find_postgres_bindir": "._servers",
-        "resolve_engine": "._servers",
-        "unique_name": "._servers",
+        "Database": "._base",
+        "ENGINE_ENV": "._base",
+        "EngineKind": "._base",
+        "PostgresServer": "._postgres",
+        "Server": "._base",
+        "Snapshot": "._base",
+        "URL_ENV": "._base",
+        "ephemeral_server": "._ephemeral",
+        "find_postgres_bindir": "._postgres",
+        "resolve_engine": "._ephemeral",
+        "unique_name": "._base",
     },
 )

@@ -12,14 +12,8 @@ from typing import TYPE_CHECKING
 from rollsafe._lazy import lazy_names
 
 if TYPE_CHECKING:
-    from rollsafe.history._read import (
-        CodeVersion,
-        FileChange,
-        History,
-        cache_disabled,
-        cache_enabled,
-        read_history,
-    )
+    from rollsafe.history._model import CodeVersion, FileChange, History
+    from rollsafe.history._read import cache_disabled, cache_enabled, read_history
     from rollsafe.history._releases import (
         ReleaseRecord,
         load_records,
@@ -45,9 +39,9 @@ __all__ = [
 __getattr__, __dir__ = lazy_names(
     __name__,
     {
-        "CodeVersion": "._read",
-        "FileChange": "._read",
-        "History": "._read",
+        "CodeVersion": "._model",
+        "FileChange": "._model",
+        "History": "._model",
         "cache_disabled": "._read",
         "cache_enabled": "._read",
         "read_history": "._read",

@@ -29,7 +29,7 @@ from rollsafe.errors import ReleaseError, UnknownCLError
 
 if TYPE_CHECKING:
     from rollsafe.config import Config
-    from rollsafe.history._read import History
+    from rollsafe.history._model import History
 
 KEYS = ("cl", "commit", "date", "schema", "migrations")
 HEADER = (

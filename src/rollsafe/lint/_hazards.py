@@ -25,8 +25,7 @@ from rollsafe.lint._sql import statements_key
 from rollsafe.migrate._catalogue import FILE_NAME, Catalogue
 
 if TYPE_CHECKING:
-    from rollsafe.history._read import CodeVersion, History
-    from rollsafe.history._releases import ReleaseRecord
+    from rollsafe.history import CodeVersion, History, ReleaseRecord
 
 
 @dataclass(frozen=True)

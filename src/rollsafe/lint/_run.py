@@ -49,10 +49,10 @@ from rollsafe.lint._registry import (
     with_cl,
 )
 from rollsafe.lint._sql import Analysis, Hit, analyse
-from rollsafe.migrate._catalogue import Catalogue, Migration
+from rollsafe.migrate import Catalogue, Migration
 
 if TYPE_CHECKING:
-    from rollsafe.history._read import History
+    from rollsafe.history import History
 
 __all__ = [
     "BREAKING",

@@ -25,7 +25,7 @@ from rollsafe.errors import ConfigError, MigrationFailed, RollsafeError
 if TYPE_CHECKING:
     from rollsafe.pairs._fixtures import FixtureFailure
     from rollsafe.pairs._queries import QueryFailure
-    from rollsafe.table._rows import Row
+    from rollsafe.table import Row
 
 Compat = Literal["live", "offline"]
 Isolation = Literal["chain", "clone"]

@@ -56,9 +56,9 @@ from contextlib import suppress
 
 import psycopg
 
-from rollsafe.engines._servers import Database, Server, Snapshot, unique_name
+from rollsafe.engines import Database, Server, Snapshot, unique_name
 from rollsafe.errors import MigrationFailed, RollsafeError
-from rollsafe.migrate._catalogue import Catalogue
+from rollsafe.migrate import Catalogue
 from rollsafe.pairs._fixtures import Fixture, seed
 from rollsafe.pairs._model import (
     FIXES,

@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 import psycopg
 
 from rollsafe import _db
-from rollsafe.engines._servers import Database, Server, unique_name
+from rollsafe.engines import Database, Server, unique_name
 from rollsafe.errors import DatabaseError, RollsafeError
-from rollsafe.migrate._catalogue import Catalogue
-from rollsafe.migrate._migrator import Migrator
+from rollsafe.migrate import Catalogue, Migrator
 from rollsafe.pairs._fixtures import Fixture, check, seed
 from rollsafe.pairs._model import (
     FIXES,

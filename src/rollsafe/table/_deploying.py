@@ -21,7 +21,7 @@ from rollsafe.table._plan import plan_upgrade, render_text
 from rollsafe.table._rows import Row
 
 if TYPE_CHECKING:
-    from rollsafe.history._read import CodeVersion
+    from rollsafe.history import CodeVersion
 
 BEGIN = "<!-- rollsafe:table:begin -->"
 END = "<!-- rollsafe:table:end -->"

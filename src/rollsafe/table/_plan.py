@@ -29,7 +29,7 @@ from rollsafe.errors import PlanError
 from rollsafe.table._rows import Compat, Row, row_index
 
 if TYPE_CHECKING:
-    from rollsafe.history._read import CodeVersion
+    from rollsafe.history import CodeVersion
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from rollsafe.migrate._catalogue import versions_of
+from rollsafe.migrate import versions_of
 
 if TYPE_CHECKING:
-    from rollsafe.history._read import CodeVersion, History
+    from rollsafe.history import CodeVersion, History
 
 Compat = Literal["live", "offline"]
 

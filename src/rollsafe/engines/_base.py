@@ -1,0 +1,251 @@
+"""What every engine shares: databases, snapshots, the `Server` protocol, process helpers.
+
+Why: the pair runner talks to one `Server` protocol whatever the engine,
+and every engine creates, snapshots, clones and drops databases through
+one admin connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from rollsafe._db import Connection, Flavor, connect, parse_target, quote_ident, scrub
+from rollsafe.errors import ConfigError, DatabaseError
+
+EngineKind = Literal["postgres", "cockroach", "external"]
+
+
+ENGINE_ENV = "ROLLSAFE_ENGINE"
+
+
+URL_ENV = "ROLLSAFE_DATABASE_URL"
+
+
+START_TIMEOUT = 60.0
+
+
+STOP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Database:
+    """A database on a server, and the DSN to reach it."""
+
+    name: str
+    dsn: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A frozen copy of a database that clones are made from.
+
+    On PostgreSQL ``name`` is a database that accepts no connections (so a
+    stray session never blocks a clone); on CockroachDB ``location`` is the
+    backup collection and ``source`` the database name inside it.
+    """
+
+    name: str
+    source: str
+    location: str | None = None
+
+
+class Server(Protocol):
+    """A running throwaway server (or an external cluster) that hands out databases."""
+
+    @property
+    def kind(self) -> EngineKind: ...
+
+    @property
+    def flavor(self) -> Flavor: ...
+
+    def create_database(self, name: str | None = None) -> Database: ...
+
+    def snapshot(self, source: Database, name: str) -> Snapshot: ...
+
+    def clone(self, snapshot: Snapshot, name: str | None = None) -> Database: ...
+
+    def drop(self, db: Database | Snapshot) -> None: ...
+
+
+def unique_name(prefix: str = "rollsafe") -> str:
+    """A database name no other runner will pick (lower case, fits in 63 bytes)."""
+    return f"{prefix[:40]}_{secrets.token_hex(6)}".lower()
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (CockroachDB's BACKUP/RESTORE options take strings, not parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+class _SqlServer:
+    """What every engine shares: one admin connection and database DDL through it."""
+
+    kind: EngineKind = "postgres"
+    flavor: Flavor = "postgres"
+    suffix_names = False
+
+    def __init__(self, admin_dsn: str, *, flavor: Flavor) -> None:
+        self.admin_dsn = admin_dsn
+        self.flavor = flavor
+        self._admin: Connection | None = None
+        self._lock = threading.Lock()
+        self._owned: set[str] = set()
+        self._server_version = 0
+
+    def dsn_for(self, name: str) -> str:
+        """The DSN of database ``name`` on this server."""
+        return make_conninfo(self.admin_dsn, dbname=name)
+
+    def _execute(self, sql: str, params: tuple[Any, ...] | None = None) -> None:
+        with self._lock:
+            if self._admin is None or self._admin.closed:
+                self._admin = connect(parse_target(self.admin_dsn), application_name="rollsafe")
+                self._server_version = self._admin.info.server_version
+            try:
+                self._admin.execute(sql, params)
+            except psycopg.Error as exc:
+                raise DatabaseError(
+                    f"{scrub(str(exc), self.admin_dsn)}",
+                    where=f"{self.kind} server",
+                    fix="check the server's log",
+                ) from None
+
+    def _name(self, name: str | None, prefix: str) -> str:
+        if name is None:
+            return unique_name(prefix)
+        if self.suffix_names:
+            return unique_name(name)
+        if len(name.encode()) > 63:
+            raise ConfigError(f"database name `{name}` is longer than 63 bytes", fix="shorten it")
+        return name
+
+    def create_database(self, name: str | None = None) -> Database:
+        """A new empty database (a unique name when none is given)."""
+        name = self._name(name, "rollsafe")
+        self._execute(f"CREATE DATABASE {quote_ident(name)}")
+        self._owned.add(name)
+        return Database(name=name, dsn=self.dsn_for(name))
+
+    def _strategy(self) -> str:
+        # PostgreSQL 15's default WAL_LOG copies block by block through the WAL;
+        # FILE_COPY copies files, faster for the small databases tests make.
+        return " STRATEGY FILE_COPY" if self._server_version >= 150000 else ""
+
+    def snapshot(self, source: Database, name: str) -> Snapshot:
+        """Freeze a copy of ``source``; sessions still connected to it are terminated."""
+        if self.flavor == "cockroach":
+            return self._backup(source, name)
+        name = self._name(name, "snapshot")
+        self._terminate(source.name)
+        self._execute(
+            f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(source.name)}"
+            f"{self._strategy()}"
+        )
+        self._owned.add(name)
+        self._execute(f"ALTER DATABASE {quote_ident(name)} WITH ALLOW_CONNECTIONS false")
+        return Snapshot(name=name, source=source.name)
+
+    def clone(self, snapshot: Snapshot, name: str | None = None) -> Database:
+        """A new database with the snapshot's schema and rows: one copy, no replay."""
+        name = self._name(name, "clone")
+        if snapshot.location is not None:
+            self._execute(
+                f"RESTORE DATABASE {quote_ident(snapshot.source)} FROM LATEST IN "
+                f"{_literal(snapshot.location)} WITH new_db_name = {_literal(name)}"
+            )
+        else:
+            self._execute(
+                f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(snapshot.name)}"
+                f"{self._strategy()}"
+            )
+        self._owned.add(name)
+        return Database(name=name, dsn=self.dsn_for(name))
+
+    def drop(self, db: Database | Snapshot) -> None:
+        """Drop a database or snapshot; open sessions on it are terminated."""
+        if isinstance(db, Snapshot) and db.location is not None:
+            self._drop_backup(db)
+        elif self.flavor == "cockroach":
+            self._execute(f"DROP DATABASE IF EXISTS {quote_ident(db.name)} CASCADE")
+        elif self._server_version >= 130000:
+            self._execute(f"DROP DATABASE IF EXISTS {quote_ident(db.name)} WITH (FORCE)")
+        else:
+            self._terminate(db.name)
+            self._execute(f"DROP DATABASE IF EXISTS {quote_ident(db.name)}")
+        self._owned.discard(db.name)
+
+    def _terminate(self, name: str) -> None:
+        self._execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+
+    def _backup_root(self) -> str:
+        return "nodelocal://1/rollsafe"
+
+    def _backup(self, source: Database, name: str) -> Snapshot:
+        location = f"{self._backup_root()}/{re.sub(r'[^A-Za-z0-9_-]', '_', name)}"
+        location += f"-{secrets.token_hex(4)}"
+        self._execute(f"BACKUP DATABASE {quote_ident(source.name)} INTO {_literal(location)}")
+        return Snapshot(name=name, source=source.name, location=location)
+
+    def _drop_backup(self, snapshot: Snapshot) -> None:
+        """Backups in an external cluster's nodelocal storage cannot be removed over SQL."""
+
+    def close(self) -> None:
+        """Close the admin connection (an external server first drops what it created)."""
+        with self._lock:
+            if self._admin is not None:
+                self._admin.close()
+                self._admin = None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in text.splitlines()[-lines:] if line.strip())
+
+
+def _stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Stop a server we started: ``sig`` first, then SIGKILL to its whole process group.
+
+    For PostgreSQL ``sig`` is SIGQUIT, which is what ``pg_ctl stop -m
+    immediate`` sends: a throwaway server has nothing worth a clean shutdown.
+    """
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(sig)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _remove(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
