@@ -76,7 +76,7 @@ ENV = {
 USE_CLI = True
 #: First-parent commits that land between the cached tip and the branch tip ("warm +100").
 NEW_COMMITS = 100
-#: Where the history cache lives in a benchmark repository (see rollsafe._history_cache).
+#: Where the history cache lives in a benchmark repository (see rollsafe.history._cache).
 CACHE_DIR = Path(".git") / "rollsafe"
 
 

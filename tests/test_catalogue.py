@@ -1,4 +1,4 @@
-"""Tests for rollsafe.catalogue: file names, pairs and directives of the migrations folder."""
+"""Tests for rollsafe.migrate._catalogue: file names, pairs and directives."""
 
 from __future__ import annotations
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rollsafe.cli import Registry, _common_options, config_from, main
+from rollsafe.cli import _common_options, config_from, main
+from rollsafe.commands._registry import Registry
 from rollsafe.commands.lint import lint, lint_report, register
 from rollsafe.config import Config, load_config
 from rollsafe.errors import EXIT_CHECK_FAILED

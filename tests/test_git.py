@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rollsafe import _git
+from rollsafe import _git, _gitlog
 from rollsafe.errors import HistoryError
 from tests.gitrepo import BASE_ENV, GitRepo, migration
 
@@ -91,14 +91,14 @@ def test_failing_command_becomes_a_history_error(repo: GitRepo) -> None:
     with pytest.raises(HistoryError, match=r"git failed while testing: fatal: .*no-such-rev"):
         _git.run(handle, "log", "no-such-rev", doing="testing")
     with pytest.raises(HistoryError, match=r"git failed while streaming: fatal:"):
-        list(_git.stream_chunks(handle, "log", ["no-such-rev"], doing="streaming"))
+        list(_gitlog.stream_chunks(handle, "log", ["no-such-rev"], doing="streaming"))
 
 
 def test_stream_stops_cleanly_when_the_reader_stops(repo: GitRepo) -> None:
     for index in range(30):
         repo.commit(f"commit {index}", {"f.txt": f"{index}\n" * 2000})
     handle = _git.open_repo(repo.path)
-    chunks = _git.stream_chunks(handle, "log", ["-p", "--format=%H"], doing="reading")
+    chunks = _gitlog.stream_chunks(handle, "log", ["-p", "--format=%H"], doing="reading")
     assert next(chunks)
     chunks.close()  # the process is killed and reaped; no warning escapes
 
@@ -113,7 +113,7 @@ def test_first_parent_log_reads_oldest_first_with_raw_changes(repo: GitRepo) -> 
     handle = _git.open_repo(repo.path)
     commits = [
         commit
-        for batch in _git.first_parent_log(
+        for batch in _gitlog.first_parent_log(
             handle, repo.head(), "migrations", messages=True, notes=None
         )
         for commit in batch
@@ -141,7 +141,7 @@ def test_first_parent_log_without_messages_and_with_notes(repo: GitRepo) -> None
     handle = _git.open_repo(repo.path)
     (commit,) = [
         commit
-        for batch in _git.first_parent_log(
+        for batch in _gitlog.first_parent_log(
             handle, first, "migrations", messages=False, notes="refs/notes/review"
         )
         for commit in batch
@@ -324,7 +324,7 @@ def test_first_parent_log_since_reads_only_the_newer_commits_with_their_parent(
     handle = _git.open_repo(repo.path)
     commits = [
         commit
-        for batch in _git.first_parent_log(
+        for batch in _gitlog.first_parent_log(
             handle, third, "migrations", messages=True, notes=None, since=first
         )
         for commit in batch
@@ -339,7 +339,9 @@ def test_first_parent_log_since_reads_only_the_newer_commits_with_their_parent(
     # Without ``since``, no parent is asked for.
     (only,) = [
         commit
-        for batch in _git.first_parent_log(handle, first, "migrations", messages=False, notes=None)
+        for batch in _gitlog.first_parent_log(
+            handle, first, "migrations", messages=False, notes=None
+        )
         for commit in batch
     ]
     assert only.parent == b""

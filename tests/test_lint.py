@@ -21,7 +21,8 @@ from rollsafe.lint import (
     lint_catalogue,
     lint_migration,
 )
-from rollsafe.lint._sql import analyse, statements_key
+from rollsafe.lint._sql import analyse
+from rollsafe.lint._sqlparse import statements_key
 from rollsafe.migrate import Migration, catalogue_from_files
 
 #: rule id -> (SQL that fires it, SQL doing the same job safely).

@@ -29,14 +29,8 @@ from rollsafe.errors import (
     MigrationFailed,
     UnknownVersion,
 )
-from rollsafe.migrate import Catalogue, Migration, catalogue_from_files
-from rollsafe.migrate._migrator import (
-    Migrator,
-    Status,
-    lock_id,
-    no_transaction_reason,
-    split_statements,
-)
+from rollsafe.migrate import Catalogue, Migration, Migrator, Status, catalogue_from_files, lock_id
+from rollsafe.migrate._statements import no_transaction_reason, split_statements
 
 pytestmark = pytest.mark.db
 
@@ -527,7 +521,7 @@ RACER = """
 import json, sys
 from pathlib import Path
 from rollsafe.migrate._catalogue import load_catalogue
-from rollsafe.migrate._migrator import Migrator
+from rollsafe.migrate import Migrator
 with Migrator(sys.argv[1], load_catalogue(Path(sys.argv[2]), "migrations")) as migrator:
     migrator.status()
     print("ready", flush=True)

@@ -21,14 +21,11 @@ import gc
 import importlib
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 
+from rollsafe.commands._registry import Handler, Registry
 from rollsafe.config import Config, load_config
 from rollsafe.errors import RollsafeError
-
-#: A sub-command handler: the loaded config and the parsed flags in, an exit code out.
-Handler = Callable[[Config, argparse.Namespace], int]
 
 #: Modules that register sub-commands, in the order ``rollsafe --help`` lists them.
 COMMAND_MODULES = (
@@ -108,22 +105,6 @@ def _common_options() -> argparse.ArgumentParser:
             help=text,
         )
     return common
-
-
-@dataclass
-class Registry:
-    """What command modules use to add their sub-commands."""
-
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
-    common: argparse.ArgumentParser
-
-    def add(self, name: str, help: str, handler: Handler) -> argparse.ArgumentParser:
-        """Add sub-command ``name`` with the common options; returns its parser for flags."""
-        parser = self.subparsers.add_parser(
-            name, help=help, description=help, parents=[self.common]
-        )
-        parser.set_defaults(handler=handler)
-        return parser
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

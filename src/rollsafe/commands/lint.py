@@ -4,7 +4,7 @@ Why: CI needs one command that fails when a migration would break a rolling
 upgrade or when history was rewritten under deployed databases, and a
 developer needs the same answer before committing.  The files are read from
 the work tree (uncommitted edits count, as the last step of history), history
-through `rollsafe.history`, release records through `rollsafe.releases`; the
+through `rollsafe.history`, release records through `rollsafe.history._releases`; the
 judging is `rollsafe.lint`'s pure functions.
 
 Exit codes: 0 clean (warnings allowed), `EXIT_CHECK_FAILED` on an error, or
@@ -39,7 +39,7 @@ from rollsafe.lint import (
 from rollsafe.migrate import Catalogue, load_catalogue
 
 if TYPE_CHECKING:
-    from rollsafe.cli import Registry
+    from rollsafe.commands._registry import Registry
     from rollsafe.config import Config
 
 Format = Literal["text", "json"]

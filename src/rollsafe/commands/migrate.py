@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal, TextIO
 from rollsafe.errors import ConfigError
 
 if TYPE_CHECKING:
-    from rollsafe.cli import Registry
+    from rollsafe.commands._registry import Registry
     from rollsafe.config import Config
     from rollsafe.migrate import Status
 

@@ -45,7 +45,7 @@ from rollsafe.pairs import (
 )
 
 if TYPE_CHECKING:
-    from rollsafe.cli import Registry
+    from rollsafe.commands._registry import Registry
     from rollsafe.engines import Server
     from rollsafe.migrate import Catalogue
     from rollsafe.pairs import Fixture, PairRunner
@@ -193,7 +193,7 @@ def query_files_at(
     several folders, or with a wildcard in the first folder, fall back to
     reading commit by commit.
     """
-    from rollsafe import _git
+    from rollsafe import _git, _gitlog
 
     folders = {_literal_prefix(pattern) for pattern in patterns}
     if len(folders) != 1 or "" in folders:
@@ -203,7 +203,7 @@ def query_files_at(
     state: dict[str, str] = {}
     found: dict[str, dict[str, str]] = {}
     handle = _git.open_repo(repo)
-    for batch in _git.first_parent_log(handle, tip, folder, messages=False, notes=None):
+    for batch in _gitlog.first_parent_log(handle, tip, folder, messages=False, notes=None):
         for commit in batch:
             for change in commit.changes:
                 if change.status in ("D", "R"):

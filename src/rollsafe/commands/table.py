@@ -43,7 +43,7 @@ from rollsafe.table import (
 from rollsafe.table._plan import plan_upgrade, render_text, to_json
 
 if TYPE_CHECKING:
-    from rollsafe.cli import Registry
+    from rollsafe.commands._registry import Registry
 
 Format = Literal["text", "json"]
 

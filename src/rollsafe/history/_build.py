@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
-from rollsafe import _git
+from rollsafe import _gitlog
 from rollsafe.history._model import PROGRESS_EVERY, ChangeKind, CodeVersion, FileChange, _Record
 from rollsafe.migrate import versions_of
 
@@ -58,7 +58,7 @@ def _in_folder(path: str, prefix: str) -> bool:
     return path.endswith(".sql") and path.startswith(prefix) and "/" not in path[len(prefix) :]
 
 
-def _file_changes(raw: Sequence[_git.RawChange], prefix: str) -> list[FileChange]:
+def _file_changes(raw: Sequence[_gitlog.RawChange], prefix: str) -> list[FileChange]:
     """The migration-file changes among one commit's raw diff lines.
 
     A rename into or out of the folder (or from a non-SQL name) is an add or

@@ -4,12 +4,12 @@ Why: the release table, the upgrade plans, lint's history checks and the pair
 tests all start from the same question — for every code version of the
 release branch, what did the migrations folder hold?  It is answered here in
 one streaming pass over ``git log --first-parent --raw`` (see
-`rollsafe._git.first_parent_log`): git reports only the blob ids that changed
+`rollsafe._gitlog.first_parent_log`): git reports only the blob ids that changed
 in the folder, and the folder's content is tracked incrementally from the
 root commit to the tip, so no tree is walked and nothing is checked out per
 commit.  The cost grows linearly with the number of commits.
 
-What one read found is kept in the history cache (`rollsafe._history_cache`,
+What one read found is kept in the history cache (`rollsafe.history._cache`,
 under the git directory), so that the next read replays it and asks git only
 for the commits that landed since; `_read_with_cache` says when it is
 trusted.  A read through the cache gives the same `History` as a full read
@@ -57,7 +57,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from rollsafe import _git
+from rollsafe import _git, _gitlog
 from rollsafe.config import Config
 from rollsafe.errors import HistoryError
 from rollsafe.history import _cache
@@ -103,7 +103,7 @@ def read_history(
 
     ``progress`` is called with the number of commits read so far, every
     `PROGRESS_EVERY` commits and with the total at the end.  ``cache`` uses
-    the history cache (see `rollsafe._history_cache`; default:
+    the history cache (see `rollsafe.history._cache`; default:
     `cache_enabled`): the result is the same, only faster when the branch
     only grew since the last read.  Raises `HistoryError` for a folder that
     is not a repository, a shallow clone, a missing branch, an empty
@@ -172,7 +172,7 @@ def read_history(
     )
 
 
-def _records_of(batch: Sequence[_git.LogCommit], prefix: str, numbered: bool) -> list[_Record]:
+def _records_of(batch: Sequence[_gitlog.LogCommit], prefix: str, numbered: bool) -> list[_Record]:
     """The records of commits as git logged them: text decoded, Gerrit number parsed."""
     records: list[_Record] = []
     append = records.append
@@ -196,7 +196,7 @@ def _read_log(
     prefix = builder.folder.prefix
     numbered = builder.numbered
     records: list[_Record] = []
-    for batch in _git.first_parent_log(repo, tip, folder, messages=numbered, notes=notes):
+    for batch in _gitlog.first_parent_log(repo, tip, folder, messages=numbered, notes=notes):
         converted = _records_of(batch, prefix, numbered)
         builder.add(converted)
         records.extend(converted)
@@ -218,7 +218,7 @@ def _records_since(
     records: list[_Record] = []
     parent: bytes | None = None
     try:
-        for batch in _git.first_parent_log(
+        for batch in _gitlog.first_parent_log(
             repo, tip, folder, messages=numbered, notes=notes, since=since
         ):
             if parent is None and batch:

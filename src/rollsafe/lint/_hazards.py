@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rollsafe.lint._registry import RULES, Finding, Severity
-from rollsafe.lint._sql import statements_key
+from rollsafe.lint._sqlparse import statements_key
 from rollsafe.migrate._catalogue import FILE_NAME, Catalogue
 
 if TYPE_CHECKING:

@@ -48,7 +48,8 @@ from rollsafe.lint._registry import (
     Severity,
     with_cl,
 )
-from rollsafe.lint._sql import Analysis, Hit, analyse
+from rollsafe.lint._sql import analyse
+from rollsafe.lint._sqlparse import Analysis, Hit
 from rollsafe.migrate import Catalogue, Migration
 
 if TYPE_CHECKING:

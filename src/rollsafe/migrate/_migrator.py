@@ -32,20 +32,14 @@ How a file runs:
 
 from __future__ import annotations
 
-import functools
-import json
-import re
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
-import pglast
 import psycopg
-from pglast import parser as pg_parser
 from psycopg import pq
 
 from rollsafe._db import (
@@ -70,14 +64,17 @@ from rollsafe.errors import (
     UnknownVersion,
 )
 from rollsafe.migrate._catalogue import Catalogue
+from rollsafe.migrate._statements import Statement, no_transaction_reason, split_statements
 
 DEFAULT_TABLE = "schema_migrations"
+
+
 #: golang-migrate's CockroachDB driver keeps its lock in this table.
 DEFAULT_LOCK_TABLE = "schema_lock"
+
+
 #: golang-migrate's ``advisoryLockIdSalt``.
 LOCK_SALT = 1486364155
-#: The marker that forces golang-migrate's non-transactional protocol for a file.
-NO_TRANSACTION = re.compile(r"^--\s*transaction:\s*none\s*$", re.I)
 
 
 @dataclass(frozen=True)
@@ -95,19 +92,6 @@ class Status:
     ahead: bool
 
 
-@dataclass(frozen=True)
-class Statement:
-    """One statement of a migration file and where it starts."""
-
-    text: str
-    start: int  # character offset in the file
-    line: int
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.text)
-
-
 def lock_id(database: str, *names: str) -> int:
     """golang-migrate's ``GenerateAdvisoryLockId``: CRC-32 of the NUL-joined names times a salt.
 
@@ -115,129 +99,6 @@ def lock_id(database: str, *names: str) -> int:
     """
     data = b"\x00".join(name.encode() for name in (database, *names))
     return (zlib.crc32(data) * LOCK_SALT) & 0xFFFFFFFF
-
-
-def _skip_comments(text: str, start: int, end: int) -> int:
-    """Offset of the first character past whitespace and comments (scanner slices keep them)."""
-    pos = start
-    while pos < end:
-        if text[pos].isspace():
-            pos += 1
-        elif text.startswith("--", pos):
-            newline = text.find("\n", pos)
-            pos = end if newline < 0 else newline + 1
-        elif text.startswith("/*", pos):
-            depth, pos = 1, pos + 2
-            while pos < end and depth:
-                if text.startswith("/*", pos):
-                    depth, pos = depth + 1, pos + 2
-                elif text.startswith("*/", pos):
-                    depth, pos = depth - 1, pos + 2
-                else:
-                    pos += 1
-        else:
-            return pos
-    return start
-
-
-@functools.lru_cache(maxsize=1024)
-def split_statements(sql: str) -> tuple[Statement, ...] | None:
-    """The statements of ``sql`` with their lines, or None when it cannot be split.
-
-    PostgreSQL's parser first (exact), its scanner second (works for
-    CockroachDB-only syntax the parser rejects); None means run the whole
-    file at once and report no line unless the server gives a position.
-    """
-    for with_parser in (True, False):
-        try:
-            slices: Sequence[slice] = pglast.split(sql, with_parser=with_parser, only_slices=True)
-        except pg_parser.ParseError:
-            continue
-        statements = []
-        for part in slices:
-            start = _skip_comments(sql, part.start, part.stop)
-            statements.append(Statement(sql[start : part.stop], start, line_of(sql, start)))
-        return tuple(statements)
-    return None
-
-
-def _reason(kind: str, node: dict[str, Any]) -> str | None:
-    """Why PostgreSQL refuses this statement in a transaction block, or None."""
-    concurrent = bool(node.get("concurrent"))
-    if kind == "TransactionStmt":
-        if node.get("kind") not in (
-            "TRANS_STMT_SAVEPOINT",
-            "TRANS_STMT_RELEASE",
-            "TRANS_STMT_ROLLBACK_TO",
-        ):
-            return "the file controls its own transactions (BEGIN/COMMIT)"
-        return None
-    if kind == "IndexStmt" and concurrent:
-        return "CREATE INDEX CONCURRENTLY"
-    if kind == "DropStmt" and concurrent:
-        return "DROP INDEX CONCURRENTLY"
-    if kind == "ReindexStmt":
-        params = node.get("params") or []
-        names = {p.get("DefElem", {}).get("defname") for p in params if isinstance(p, dict)}
-        if "concurrently" in names:
-            return "REINDEX CONCURRENTLY"
-        if node.get("kind") in ("REINDEX_OBJECT_DATABASE", "REINDEX_OBJECT_SYSTEM"):
-            return "REINDEX DATABASE/SYSTEM"
-        return None
-    if kind == "VacuumStmt":
-        return "VACUUM" if node.get("is_vacuumcmd") else None
-    if kind == "ClusterStmt":
-        return None if node.get("relation") else "CLUSTER without a table"
-    if kind == "AlterTableStmt":
-        for cmd in node.get("cmds") or []:
-            detail = cmd.get("AlterTableCmd", {}) if isinstance(cmd, dict) else {}
-            partition = detail.get("def", {}).get("PartitionCmd", {})
-            if detail.get("subtype") == "AT_DetachPartition" and partition.get("concurrent"):
-                return "DETACH PARTITION CONCURRENTLY"
-        return None
-    if kind == "AlterDatabaseStmt":
-        options = node.get("options") or []
-        names = {o.get("DefElem", {}).get("defname") for o in options if isinstance(o, dict)}
-        return "ALTER DATABASE ... SET TABLESPACE" if "tablespace" in names else None
-    if kind == "DiscardStmt":
-        return "DISCARD ALL" if node.get("target") == "DISCARD_ALL" else None
-    return {
-        "CreatedbStmt": "CREATE DATABASE",
-        "DropdbStmt": "DROP DATABASE",
-        "CreateTableSpaceStmt": "CREATE TABLESPACE",
-        "DropTableSpaceStmt": "DROP TABLESPACE",
-        "AlterSystemStmt": "ALTER SYSTEM",
-        "CreateSubscriptionStmt": "CREATE SUBSCRIPTION",
-        "AlterSubscriptionStmt": "ALTER SUBSCRIPTION",
-        "DropSubscriptionStmt": "DROP SUBSCRIPTION",
-    }.get(kind)
-
-
-@functools.lru_cache(maxsize=4096)
-def no_transaction_reason(sql: str) -> str | None:
-    """Why ``sql`` must run outside a transaction block, or None when one transaction fits.
-
-    A file pglast cannot parse runs in a transaction: the server then
-    reports the syntax error with the previous version left clean.
-    """
-    for raw in sql.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        if not line.startswith("--"):
-            break
-        if NO_TRANSACTION.match(line):
-            return "the file declares `-- transaction: none`"
-    try:
-        tree = json.loads(pg_parser.parse_sql_json(sql))
-    except pg_parser.ParseError:
-        return None
-    for entry in tree.get("stmts", []):
-        for kind, node in entry.get("stmt", {}).items():
-            reason = _reason(kind, node if isinstance(node, dict) else {})
-            if reason:
-                return reason
-    return None
 
 
 class Migrator:

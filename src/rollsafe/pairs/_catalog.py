@@ -2,7 +2,7 @@
 
 Why a module of its own: the queries are the expensive part of the pair
 test's steps 2 and 6 (each pair reads the schema twice), so how they are
-written decides what a pair costs.  `rollsafe.schema` turns their rows into
+written decides what a pair costs.  `rollsafe.pairs._schema` turns their rows into
 objects and diffs; this module only knows SQL and round trips.
 
 Three forms of one set of queries:
@@ -375,7 +375,7 @@ def scoped_rows_postgres(
 
     The statement must run with `SETTINGS`.  ``generic`` says the connection's
     session has them already (a connection of its own, see
-    `rollsafe.schema.SchemaReader`).  Otherwise they are made for the
+    `rollsafe.pairs._schema.SchemaReader`).  Otherwise they are made for the
     statement's own transaction only, sent in the same pipeline (BEGIN, SET
     LOCAL, the statement, COMMIT), and the caller's session keeps its
     settings; a caller already inside a transaction gets PostgreSQL's default

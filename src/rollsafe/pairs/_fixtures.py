@@ -306,7 +306,7 @@ def _sql_only(fixture: Fixture, text: str | None) -> tuple[str, ...] | None:
 def seed(conn: Connection, fixture: Fixture) -> FixtureFailure | None:
     """Write a version's seed data in one transaction; the failure, or None when it committed.
 
-    A ``seed.sql`` alone goes out in one round trip (`rollsafe._batch`); when
+    A ``seed.sql`` alone goes out in one round trip (`rollsafe.pairs._batch`); when
     that fails, it was rolled back, and the statement-by-statement run below
     finds and reports the failing statement.
     """
@@ -355,7 +355,7 @@ def _check_rows(rows: list[tuple[Any, ...]]) -> str | None:
 def check(conn: Connection, fixture: Fixture) -> tuple[FixtureFailure, ...]:
     """Run a version's checks on the data; every failing one (nothing is changed).
 
-    A ``check.sql`` alone goes out in one round trip first (`rollsafe._batch`,
+    A ``check.sql`` alone goes out in one round trip first (`rollsafe.pairs._batch`,
     rolled back); only when a statement fails or a check does not hold are
     the statements run one by one, each in its own savepoint, to report every
     failing one with its line.

@@ -262,7 +262,7 @@ def prepare_queries(
 ) -> tuple[QueryFailure, ...]:
     """Prepare each query on ``conn``; the ones the server refuses, with its message.
 
-    All of them first go out in one round trip (`rollsafe._batch`: each
+    All of them first go out in one round trip (`rollsafe.pairs._batch`: each
     ``PREPARE`` followed by its ``DEALLOCATE``, in a transaction rolled
     back).  From the first one refused on, each ``PREPARE`` runs in its own
     savepoint of one transaction that is rolled back, so nothing persists and
@@ -332,7 +332,7 @@ def referenced_relations(sql: str) -> frozenset[str] | None:
 
     Names of common table expressions count too: harmless, a query is only
     ever prepared once more than needed.  Read from the parser's JSON tree
-    (`rollsafe._scope.parse_tree`): a pair asks for every query of the old
+    (`rollsafe.pairs._scope.parse_tree`): a pair asks for every query of the old
     code, and building pglast's Python objects would cost ten times the parse.
     """
     statements = parse_tree(sql)

@@ -15,18 +15,18 @@ others.
 
 This module is the public face of the pair test and its runner: how a pair
 reaches state p, and what a run costs.  The pairs and the vocabulary of
-their results live in `rollsafe._pair_model` (plain data, no database, so
+their results live in `rollsafe.pairs._model` (plain data, no database, so
 listing pairs stays cheap), and what a pair does once at p, steps 2 to 7,
-in `rollsafe._pair_steps`; every public name is importable from here.
+in `rollsafe.pairs._steps`; every public name is importable from here.
 
 Cost: a whole run is O(N) migration runs, and a pair's cost does not grow
 with the schema: the schema is read only for the objects the pair's up and
-down files name (`rollsafe.schema.Scope`; everything when the SQL cannot be
+down files name (`rollsafe.pairs._schema.Scope`; everything when the SQL cannot be
 followed), and up again (step 7) is compared with the first up only when the
 down left a trace, since the same files on a restored schema give the same
 schema.  Beyond its three migration runs a pair costs two one-statement
 snapshots and one batch for each seed, check and set of old queries (see
-`rollsafe._pair_steps`).  Two ways to reach p:
+`rollsafe.pairs._steps`).  Two ways to reach p:
 
 * ``chain`` (default): the pairs run one after another on one database that
   moves forward.  After pair p -> n the database is at n with p's data (and,

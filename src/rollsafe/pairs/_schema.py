@@ -231,7 +231,7 @@ class SchemaReader:
 
     Why: a pair reads its scoped snapshot twice, and on PostgreSQL that is one
     prepared statement that must be planned in a certain way (a generic plan
-    made of index lookups, `rollsafe._catalog.SETTINGS`).  On a connection
+    made of index lookups, `rollsafe.pairs._catalog.SETTINGS`).  On a connection
     that serves only snapshots, the settings are made once for the session,
     so each snapshot is that one statement, instead of a transaction that
     sets them around every snapshot.  The connection is the reader's: nothing

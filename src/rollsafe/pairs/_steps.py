@@ -9,10 +9,10 @@ down and compare, migrate up again.
 
 Cost: a pair costs three migration runs and a handful of round trips besides.
 The schema is read only for the objects the pair's files name
-(`rollsafe.schema.Scope`), in one statement that also counts each table's
-rows, on a connection kept for snapshots (`rollsafe.schema.SchemaReader`).
+(`rollsafe.pairs._schema.Scope`), in one statement that also counts each table's
+rows, on a connection kept for snapshots (`rollsafe.pairs._schema.SchemaReader`).
 Seeds, checks and the old queries' ``PREPARE``s go out as one batch each
-(`rollsafe._batch`), and are run one statement at a time only to report a
+(`rollsafe.pairs._batch`), and are run one statement at a time only to report a
 failure.  Up again (step 7) is compared with the first up only when the down
 left a trace, since the same files on a restored schema give the same schema.
 """
