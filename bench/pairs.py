@@ -41,11 +41,10 @@ from pathlib import Path
 from typing import IO
 
 from rollsafe import _db
-from rollsafe.commands.pairs import PairSuite
 from rollsafe.config import load_config
 from rollsafe.engines import Server, ephemeral_server, unique_name
 from rollsafe.migrate import Migrator
-from rollsafe.pairs import PairRunner, PairsRun, run_pairs
+from rollsafe.pairs import PairRunner, PairsRun, PairSuite, run_pairs
 from rollsafe.pairs._fixtures import seed
 
 HERE = Path(__file__).resolve().parent

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from rollsafe.cli import _common_options, config_from, main
-from rollsafe.commands._registry import Registry
-from rollsafe.commands.lint import lint, lint_report, register
+from rollsafe.cli import build_parser, main
+from rollsafe.commands._spec import config_from
+from rollsafe.commands.lint import lint, lint_report
 from rollsafe.config import Config, load_config
 from rollsafe.errors import EXIT_CHECK_FAILED
 from rollsafe.history import read_history, write_record
@@ -255,19 +255,16 @@ def test_not_a_git_repository_reports_history_unless_skipped(tmp_path: Path) -> 
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="rollsafe")
-    registry = Registry(parser.add_subparsers(dest="command", required=True), _common_options())
-    register(registry)
-    return parser.parse_args(argv)
+    return build_parser().parse_args(argv)
 
 
 def test_cli_registration(repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
     args = parse(["lint", "--repo", str(repo.path), "--format", "json", "--strict"])
-    assert (args.format, args.strict, args.no_history) == ("json", True, False)
-    assert args.handler(config_from(args), args) == 0
+    assert (args.fmt, args.strict, args.no_history) == ("json", True, False)
+    assert args.spec.resolve()(config_from(args), args) == 0
     assert json.loads(capsys.readouterr().out)["strict"] is True
     args = parse(["lint", "--repo", str(repo.path), "--no-history"])
-    assert args.handler(config_from(args), args) == 0
+    assert args.spec.resolve()(config_from(args), args) == 0
     assert "lint ok" in capsys.readouterr().out
 
 

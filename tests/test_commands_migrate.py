@@ -7,7 +7,6 @@ typo must give one line and exit code 2, not a traceback.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -42,12 +41,6 @@ def repo(tmp_path: Path) -> Path:
     for name, text in MIGRATIONS.items():
         (folder / name).write_text(text)
     return tmp_path
-
-
-@pytest.fixture
-def only_migrate(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The console script with just this command, so these tests do not depend on the others."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("rollsafe.commands.migrate",))
 
 
 def url_of(db: Database, **query: str) -> str:
@@ -118,7 +111,7 @@ def test_versions_on_the_command_line() -> None:
 
 @pytest.mark.db
 def test_a_bad_dsn_is_one_line_with_the_password_masked_and_exit_2(
-    repo: Path, only_migrate: None, capsys: pytest.CaptureFixture[str]
+    repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     dsn = f"postgresql://alice:{PASSWORD}@/nodb?host=/nonexistent-rollsafe-socket-dir"
     code = cli.main(["migrate", "--repo", str(repo), "--dsn", dsn])
@@ -136,7 +129,6 @@ def test_a_bad_dsn_is_one_line_with_the_password_masked_and_exit_2(
 
 def test_no_dsn_at_all_is_one_line(
     repo: Path,
-    only_migrate: None,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -149,7 +141,7 @@ def test_no_dsn_at_all_is_one_line(
 
 @pytest.mark.db
 def test_the_operator_moves_a_database_with_the_flags(
-    repo: Path, database: Database, only_migrate: None, capsys: pytest.CaptureFixture[str]
+    repo: Path, database: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = url_of(database)
     base = ["migrate", "--repo", str(repo), "--dsn", url]
@@ -210,10 +202,6 @@ def test_an_ahead_database_is_reported_and_strict_fails(
 
 
 @pytest.mark.db
-@pytest.mark.skipif(
-    any(importlib.util.find_spec(m) is None for m in cli.COMMAND_MODULES),
-    reason="a command module of the console script is not written yet",
-)
 def test_the_console_script_masks_the_password(repo: Path) -> None:
     dsn = f"postgresql://alice:{PASSWORD}@/nodb?host=/nonexistent-rollsafe-socket-dir"
     done = subprocess.run(

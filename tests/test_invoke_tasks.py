@@ -83,7 +83,11 @@ def test_unknown_cl_is_one_line_and_exit_2(repo: GitRepo) -> None:
 def test_upgrade_plan_names_the_offline_step(repo: GitRepo) -> None:
     done = invoke(repo, "upgrade-plan", "--from", "2", "--to", "3", "--format", "json")
     assert done.returncode == 0, done.stderr
-    assert '"offline"' in done.stdout
+    plan = json.loads(done.stdout)
+    assert [step["upgrade"] for step in plan["steps"]] == ["offline"]
+    repo.commit("third", migration(3, "c", "-- compat: live\nCREATE TABLE c (id int);\n"))
+    live = invoke(repo, "upgrade-plan", "--from", "3", "--to", "4", "--format", "json")
+    assert [step["upgrade"] for step in json.loads(live.stdout)["steps"]] == ["live"], live.stderr
 
 
 def test_missing_required_flag_is_one_line(repo: GitRepo) -> None:
@@ -109,3 +113,33 @@ def test_migrate_refuses_two_actions(repo: GitRepo) -> None:
     done = invoke(repo, "migrate", "--dsn", "postgresql:///nowhere", "--to", "1", "--status")
     assert done.returncode == EXIT_BAD_INPUT
     assert "at most one of" in done.stderr
+
+
+def test_a_bad_choice_is_one_line_and_exit_2(repo: GitRepo) -> None:
+    done = invoke(repo, "lint", "--format", "xml")
+    assert done.returncode == EXIT_BAD_INPUT
+    assert done.stderr == "rollsafe: bad --format 'xml' (use text or json)\n"
+
+
+def test_debug_shows_the_traceback_before_the_line(repo: GitRepo) -> None:
+    done = invoke(repo, "which", "42", "--debug")
+    assert done.returncode == EXIT_BAD_INPUT
+    assert done.stderr.startswith("Traceback (most recent call last):")
+    assert done.stderr.splitlines()[-1].startswith("rollsafe: CL 42: ")
+
+
+def test_every_task_takes_the_flags_of_its_console_command() -> None:
+    """Both are built from one description: a flag missing from either side fails here."""
+    from rollsafe.cli import build_parser
+
+    (subparsers,) = [a for a in build_parser()._actions if a.dest == "command"]
+    assert isinstance(subparsers.choices, dict)
+    for name in namespace.task_names:
+        options = {
+            option
+            for action in subparsers.choices[name]._actions
+            for option in action.option_strings or [f"--{action.dest}"]
+        } - {"-h", "--help"}
+        task = namespace[name]
+        flags = {f"--{n}" for argument in task.get_arguments() for n in argument.names}
+        assert flags == options, name

@@ -21,18 +21,20 @@ from pathlib import Path
 
 import pytest
 
-from rollsafe.commands.pairs import (
+from rollsafe.commands.pairs import upgrade_pairs
+from rollsafe.config import Config, load_config
+from rollsafe.engines import Server
+from rollsafe.errors import ConfigError
+from rollsafe.pairs import (
+    PairResult,
+    PairsRun,
     PairSuite,
     failure_report,
     junit_xml,
     pair_line,
     run_summary,
-    upgrade_pairs,
+    select_pairs,
 )
-from rollsafe.config import Config, load_config
-from rollsafe.engines import Server
-from rollsafe.errors import ConfigError
-from rollsafe.pairs import PairResult, PairsRun, select_pairs
 from tests.gitrepo import GitRepo, migration
 
 pytestmark = pytest.mark.db

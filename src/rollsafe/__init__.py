@@ -15,7 +15,6 @@ from rollsafe._lazy import lazy_names
 from rollsafe._version import __version__ as __version__
 
 if TYPE_CHECKING:
-    from rollsafe.commands.table import compute_rows
     from rollsafe.config import Config, load_config
     from rollsafe.engines import Database, Server, Snapshot, ephemeral_server
     from rollsafe.errors import RollsafeError
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
         load_catalogue,
     )
     from rollsafe.pairs import Pair, PairResult, pairs_from
-    from rollsafe.table import Plan, Row, plan_upgrade, rows_from
+    from rollsafe.table import Plan, Row, compute_rows, plan_upgrade, rows_from
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
@@ -38,7 +37,7 @@ _EXPORTS = {
     "Migration": "rollsafe.migrate",
     "catalogue_from_files": "rollsafe.migrate",
     "load_catalogue": "rollsafe.migrate",
-    "compute_rows": "rollsafe.commands.table",
+    "compute_rows": "rollsafe.table",
     "Config": "rollsafe.config",
     "load_config": "rollsafe.config",
     "Database": "rollsafe.engines",

@@ -3,18 +3,25 @@
 Why: a release engineer reading CI output needs one line that says what went
 wrong, where, and how to fix it.  Every error the package raises on purpose is
 a `RollsafeError`; the message is built in one place (`__str__`) from
-structured fields, and the CLI turns it into one line and an exit code in one
-place (`rollsafe.cli.main`).  Library errors (psycopg, GitPython) are
-converted at the adapter with ``raise ... from``, so a traceback is only ever
-shown with ``--debug``.
+structured fields, and `report` turns it into one line and an exit code for
+the console script and the invoke tasks alike (the nox sessions show
+`error_message`).  Library errors (psycopg, GitPython) are converted at the
+adapter with ``raise ... from``, so a traceback is only ever shown with
+``--debug``.
 """
 
 from __future__ import annotations
+
+import sys
+import traceback
+from typing import TextIO
 
 #: Exit code of a command whose input was bad (config, files, history, CL).
 EXIT_BAD_INPUT = 2
 #: Exit code of a check that ran and found a problem (stale table, lint error).
 EXIT_CHECK_FAILED = 1
+#: Exit code of a command stopped with Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
 
 
 class RollsafeError(Exception):
@@ -213,3 +220,24 @@ class DatabaseAhead(DatabaseError):
             fix="migrate with the newer code; old code may run on a newer schema in a rolling "
             "upgrade, so plain `migrate` leaves it alone",
         )
+
+
+def error_message(exc: RollsafeError | KeyboardInterrupt) -> str:
+    """The one line a user reads for ``exc``, without ``rollsafe:`` (nox names the session)."""
+    return "interrupted" if isinstance(exc, KeyboardInterrupt) else exc.message
+
+
+def report(
+    exc: RollsafeError | KeyboardInterrupt, *, debug: bool = False, err: TextIO | None = None
+) -> int:
+    """Print ``rollsafe: <message>`` (after the traceback with ``debug``) and return the exit code.
+
+    Why one function: the console script and the invoke tasks print the same
+    line and exit with the same code for the same error, and ``--debug`` means
+    the same thing in both.
+    """
+    stream = err if err is not None else sys.stderr
+    if debug and not isinstance(exc, KeyboardInterrupt):
+        traceback.print_exception(exc, file=stream)
+    print(f"rollsafe: {error_message(exc)}", file=stream)
+    return EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else exc.exit_code

@@ -46,19 +46,20 @@ from nox.command import CommandFailed
 # below are cheap: the database stack loads when the first pair runs.
 logging.getLogger("git").setLevel(logging.WARNING)
 
-from rollsafe.commands.pairs import (  # noqa: E402
+from rollsafe.commands._spec import ENGINE, PAIR_SELECTION, add_flags  # noqa: E402
+from rollsafe.config import Config, load_config  # noqa: E402
+from rollsafe.errors import RollsafeError, error_message  # noqa: E402
+from rollsafe.pairs import (  # noqa: E402
     SESSION,
+    Pair,
     PairSuite,
-    add_selection_flags,
     failure_report,
     list_pairs,
     pair_line,
     run_summary,
+    select_pairs,
     write_junit,
 )
-from rollsafe.config import Config, load_config  # noqa: E402
-from rollsafe.errors import RollsafeError  # noqa: E402
-from rollsafe.pairs import Pair, select_pairs  # noqa: E402
 
 #: Suites shared by the sessions of one nox process, by (repo, engine, isolation).
 _SUITES: dict[tuple[str, str, str], PairSuite] = {}
@@ -76,8 +77,7 @@ atexit.register(_close_suites)
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"nox -s {SESSION} --", add_help=True)
-    add_selection_flags(parser)
-    parser.add_argument("--engine", help="auto, postgres, cockroach or external")
+    add_flags(parser, (*PAIR_SELECTION, ENGINE))
     return parser
 
 
@@ -114,7 +114,7 @@ def run_pair_session(session: nox.Session, pair_id: str, *, repo: str | Path = "
     """The body of one pair session: select, run in the shared suite, report, fail or pass."""
     options = _options(session)
     try:
-        config = _config(repo, options.engine)
+        config = _config(repo, options.config_engine)
         suite = _suite(config, options.isolation)
         pair = next((p for p in suite.pairs if p.id == pair_id), None)
         if pair is None:
@@ -136,7 +136,7 @@ def run_pair_session(session: nox.Session, pair_id: str, *, repo: str | Path = "
         if pair == chosen[-1]:
             session.log(run_summary(suite.report()))
     except RollsafeError as exc:
-        session.error(exc.message)
+        session.error(error_message(exc))
     report = failure_report(result)
     if report:
         session.log(report)
@@ -153,7 +153,7 @@ def _pair_ids(repo: str | Path) -> tuple[list[str], str | None]:
     try:
         pairs: Sequence[Pair] = list_pairs(load_config(repo))
     except RollsafeError as exc:
-        return [], exc.message
+        return [], error_message(exc)
     return [p.id for p in pairs], None
 
 

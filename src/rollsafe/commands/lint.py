@@ -39,30 +39,14 @@ from rollsafe.lint import (
 from rollsafe.migrate import Catalogue, load_catalogue
 
 if TYPE_CHECKING:
-    from rollsafe.commands._registry import Registry
     from rollsafe.config import Config
 
 Format = Literal["text", "json"]
 
 
-def register(registry: Registry) -> None:
-    """Add ``rollsafe lint`` to the console script."""
-    parser = registry.add(
-        "lint",
-        "check migrations (SQL rules, directives) and their history; infer live/offline",
-        _handle,
-    )
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
-    parser.add_argument("--strict", action="store_true", help="fail on warnings too")
-    parser.add_argument(
-        "--no-history",
-        action="store_true",
-        help="lint the files only (no git history, no release records)",
-    )
-
-
-def _handle(config: Config, args: argparse.Namespace) -> int:
-    return lint(config, strict=args.strict, fmt=args.format, history=not args.no_history)
+def handle_lint(config: Config, args: argparse.Namespace) -> int:
+    """``rollsafe lint`` (`rollsafe.commands._spec`): parsed flags in, an exit code out."""
+    return lint(config, strict=args.strict, fmt=args.fmt, history=not args.no_history)
 
 
 def lint(

@@ -16,20 +16,16 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TextIO
 
+from rollsafe.commands._spec import URL_ENV
 from rollsafe.errors import ConfigError
 
 if TYPE_CHECKING:
-    from rollsafe.commands._registry import Registry
     from rollsafe.config import Config
     from rollsafe.migrate import Status
 
 # The database modules (psycopg, the migrator) are imported by the functions
-# that use them: the CLI and the invoke collection import this module to
-# register ``migrate``, and a release-table run must not pay for the driver.
+# that use them: the driver is loaded only when a database is migrated.
 
-#: Where the database URL comes from without --dsn (`rollsafe.engines.URL_ENV`, which a
-#: test keeps equal; repeated so that registering the command imports no driver).
-URL_ENV = "ROLLSAFE_DATABASE_URL"
 
 Action = Literal["up", "to", "down-to", "goto", "force", "status"]
 Format = Literal["text", "json"]
@@ -158,40 +154,8 @@ def migrate(
     return 0
 
 
-def register(registry: Registry) -> None:
-    """Add ``rollsafe migrate`` to the console script."""
-    parser = registry.add(
-        "migrate",
-        "apply, undo or inspect migrations on a database (golang-migrate's state table)",
-        _handle,
-    )
-    parser.add_argument(
-        "--dsn",
-        metavar="URL",
-        default=None,
-        help=f"the database (default: ${URL_ENV}); golang-migrate URLs work too",
-    )
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--to", metavar="VERSION", help="migrate up to and including VERSION")
-    group.add_argument(
-        "--down-to", metavar="VERSION", help="undo migrations newer than VERSION (`none`: all)"
-    )
-    group.add_argument("--goto", metavar="VERSION", help="move up or down to VERSION")
-    group.add_argument(
-        "--force",
-        metavar="VERSION",
-        help="set the version and clear the dirty flag, running nothing (after a repair)",
-    )
-    group.add_argument("--status", action="store_true", help="print the state, change nothing")
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="fail when the database is newer than this code's newest migration",
-    )
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
-
-
-def _handle(config: Config, args: argparse.Namespace) -> int:
+def handle_migrate(config: Config, args: argparse.Namespace) -> int:
+    """``rollsafe migrate`` (`rollsafe.commands._spec`): parsed flags in, an exit code out."""
     action: Action = "up"
     version: int | None = None
     if args.to is not None:
@@ -204,5 +168,6 @@ def _handle(config: Config, args: argparse.Namespace) -> int:
         action, version = "force", parse_version(args.force)
     elif args.status:
         action = "status"
-    fmt: Format = "json" if args.format == "json" else "text"
-    return migrate(config, args.dsn, action=action, version=version, strict=args.strict, fmt=fmt)
+    return migrate(
+        config, args.dsn, action=action, version=version, strict=args.strict, fmt=args.fmt
+    )

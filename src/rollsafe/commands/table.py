@@ -17,111 +17,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TextIO
+from collections.abc import Callable
+from typing import Literal, TextIO
 
-from rollsafe import _git
 from rollsafe._files import write_atomic
 from rollsafe.config import Config
 from rollsafe.errors import EXIT_CHECK_FAILED, DeployingFileError
-from rollsafe.history import History, ReleaseRecord, load_records, read_history, write_record
-from rollsafe.migrate import Catalogue, catalogue_from_files
+from rollsafe.history import read_history, write_record
 from rollsafe.table import (
-    Row,
-    Verdict,
+    Computed,
+    compute,
     leading_without_schema,
     merge_document,
     out_of_order_for,
     read_document,
     render_block,
     row_index,
-    rows_from,
     rows_to_json,
     unified_diff,
 )
 from rollsafe.table._plan import plan_upgrade, render_text, to_json
 
-if TYPE_CHECKING:
-    from rollsafe.commands._registry import Registry
-
 Format = Literal["text", "json"]
-
-
-@dataclass(frozen=True)
-class Computed:
-    """Everything the table commands derive from history, kept to rebuild rows cheaply."""
-
-    history: History
-    catalogue: Catalogue
-    rows: tuple[Row, ...]
-    records: tuple[ReleaseRecord, ...]
-    compat: Mapping[int, Verdict]
-    notes: Mapping[int, str]
-    irreversible: frozenset[int]
-    baseline: int | None
-
-    @property
-    def released(self) -> frozenset[str] | None:
-        """The released CLs, or ``None`` when there are no records (every CL counts)."""
-        return frozenset(r.cl for r in self.records) if self.records else None
-
-    def rows_with(self, extra: Collection[str]) -> tuple[Row, ...]:
-        """The rows as if ``extra`` CLs were released too (plans to a release candidate)."""
-        released = self.released
-        if released is None or set(extra) <= released:
-            return self.rows
-        return rows_from(
-            self.history,
-            self.compat,
-            self.notes,
-            baseline=self.baseline,
-            released=released | set(extra),
-            irreversible=self.irreversible,
-        )
-
-
-def compute(config: Config, *, progress: Callable[[int], None] | None = None) -> Computed:
-    """Read history, the tip's catalogue, lint verdicts and release records; build the rows."""
-    # Imported here, not at the top: lint loads PostgreSQL's parser, which building
-    # the CLI for any command (or the invoke collection) must not pay for.
-    from rollsafe.lint import compat_of
-
-    history = read_history(config, progress=progress)
-    pattern = "*.sql" if history.folder in ("", ".") else f"{history.folder}/*.sql"
-    files = _git.files_at(config.repo, history.tip, [pattern])
-    catalogue = catalogue_from_files(history.folder, files)
-    compat = {m.version: compat_of(m) for m in catalogue}
-    notes = {m.version: m.directives.note for m in catalogue if m.directives.note}
-    irreversible = frozenset(m.version for m in catalogue if not m.reversible)
-    records = load_records(config, history)
-    released = frozenset(r.cl for r in records) if records else None
-    rows = rows_from(
-        history,
-        compat,
-        notes,
-        baseline=config.baseline,
-        released=released,
-        irreversible=irreversible,
-    )
-    return Computed(
-        history=history,
-        catalogue=catalogue,
-        rows=rows,
-        records=records,
-        compat=compat,
-        notes=notes,
-        irreversible=irreversible,
-        baseline=config.baseline,
-    )
-
-
-def compute_rows(
-    config: Config, *, progress: Callable[[int], None] | None = None
-) -> tuple[History, Catalogue, tuple[Row, ...]]:
-    """History, the branch tip's catalogue and the table's rows (what the pair tests reuse)."""
-    computed = compute(config, progress=progress)
-    return computed.history, computed.catalogue, computed.rows
 
 
 def _progress(stream: TextIO) -> Callable[[int], None] | None:
@@ -348,69 +265,20 @@ def release(config: Config, cl: str, *, out: TextIO | None = None) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------------
-# Command line
+# -- handlers (`rollsafe.commands._spec`): parsed flags in, an exit code out -------------------
 
 
-def _handle_release_table(config: Config, args: argparse.Namespace) -> int:
+def handle_release_table(config: Config, args: argparse.Namespace) -> int:
     return release_table(config, check=args.check, fmt=args.fmt)
 
 
-def _handle_which(config: Config, args: argparse.Namespace) -> int:
+def handle_which(config: Config, args: argparse.Namespace) -> int:
     return which(config, args.cl, fmt=args.fmt)
 
 
-def _handle_upgrade_plan(config: Config, args: argparse.Namespace) -> int:
+def handle_upgrade_plan(config: Config, args: argparse.Namespace) -> int:
     return upgrade_plan(config, args.start, args.target, offline=args.offline, fmt=args.fmt)
 
 
-def _handle_release(config: Config, args: argparse.Namespace) -> int:
+def handle_release(config: Config, args: argparse.Namespace) -> int:
     return release(config, args.cl)
-
-
-def _format_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--format",
-        dest="fmt",
-        choices=("text", "json"),
-        default="text",
-        help="text for humans (default) or json for other tools",
-    )
-
-
-def register(registry: Registry) -> None:
-    """Add ``release-table``, ``which``, ``upgrade-plan`` and ``release`` to the CLI."""
-    parser = registry.add(
-        "release-table",
-        "write the CL/schema compatibility table of the DEPLOYING file from git history",
-        _handle_release_table,
-    )
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="write nothing; print a diff and exit 1 when the file is stale (for CI)",
-    )
-    _format_flag(parser)
-
-    parser = registry.add(
-        "which", "print the row, schema, commit and landing date of one CL", _handle_which
-    )
-    parser.add_argument("cl", metavar="CL", help="a CL (Gerrit number, ordinal, tag) or commit")
-    _format_flag(parser)
-
-    parser = registry.add(
-        "upgrade-plan",
-        "print the safe sequence of live and offline steps from one CL to another",
-        _handle_upgrade_plan,
-    )
-    parser.add_argument("--from", dest="start", required=True, metavar="CL", help="running CL")
-    parser.add_argument("--to", dest="target", required=True, metavar="CL", help="wanted CL")
-    parser.add_argument(
-        "--offline", action="store_true", help="plan one offline jump (a maintenance window)"
-    )
-    _format_flag(parser)
-
-    parser = registry.add(
-        "release", "write the release record releases/<CL>.toml of a deployed CL", _handle_release
-    )
-    parser.add_argument("--cl", required=True, metavar="CL", help="the CL that was deployed")

@@ -24,21 +24,47 @@ if TYPE_CHECKING:
         pairs_from,
         select_pairs,
     )
+    from rollsafe.pairs._report import (
+        SESSION,
+        failure_report,
+        junit_xml,
+        pair_json,
+        pair_line,
+        pair_list_text,
+        run_json,
+        run_summary,
+        session_id,
+        write_junit,
+    )
     from rollsafe.pairs._runner import PairRunner, run_pairs
+    from rollsafe.pairs._suite import PairSuite, list_pairs, query_files_at
 
 __all__ = [
+    "SESSION",
     "Counters",
     "Fixture",
     "Isolation",
     "Pair",
     "PairResult",
     "PairRunner",
+    "PairSuite",
     "PairsRun",
     "StepResult",
+    "failure_report",
+    "junit_xml",
+    "list_pairs",
     "load_fixtures",
+    "pair_json",
+    "pair_line",
+    "pair_list_text",
     "pairs_from",
+    "query_files_at",
+    "run_json",
     "run_pairs",
+    "run_summary",
     "select_pairs",
+    "session_id",
+    "write_junit",
 ]
 
 __getattr__, __dir__ = lazy_names(
@@ -56,5 +82,18 @@ __getattr__, __dir__ = lazy_names(
         "run_pairs": "._runner",
         "Fixture": "._fixtures",
         "load_fixtures": "._fixtures",
+        "SESSION": "._report",
+        "failure_report": "._report",
+        "junit_xml": "._report",
+        "pair_json": "._report",
+        "pair_line": "._report",
+        "pair_list_text": "._report",
+        "run_json": "._report",
+        "run_summary": "._report",
+        "session_id": "._report",
+        "write_junit": "._report",
+        "PairSuite": "._suite",
+        "list_pairs": "._suite",
+        "query_files_at": "._suite",
     },
 )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from rollsafe._lazy import lazy_names
 
 if TYPE_CHECKING:
+    from rollsafe.table._compute import Computed, compute, compute_rows
     from rollsafe.table._deploying import (
         merge_document,
         read_document,
@@ -30,10 +31,13 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "Computed",
     "Plan",
     "Row",
     "Step",
     "Verdict",
+    "compute",
+    "compute_rows",
     "leading_without_schema",
     "merge_document",
     "out_of_order_for",
@@ -49,6 +53,9 @@ __all__ = [
 __getattr__, __dir__ = lazy_names(
     __name__,
     {
+        "Computed": "._compute",
+        "compute": "._compute",
+        "compute_rows": "._compute",
         "Row": "._rows",
         "Verdict": "._rows",
         "leading_without_schema": "._rows",

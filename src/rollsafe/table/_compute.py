@@ -1,0 +1,99 @@
+"""Everything the table commands derive from history: rows, catalogue, verdicts, records.
+
+Why: ``release-table``, ``which``, ``upgrade-plan`` and the pair tests all
+start from the same rows; `compute` reads history, the branch tip's
+catalogue, the lint verdicts and the release records once and builds them.
+
+The catalogue (notes, compat, down files) is read from the branch tip's
+tree through git, never from the work tree, so the same commit gives the
+same table on every machine.  Release records are the exception, read from
+the work tree, so that the commit adding a record can carry the table
+regenerated with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+
+from rollsafe import _git
+from rollsafe.config import Config
+from rollsafe.history import History, ReleaseRecord, load_records, read_history
+from rollsafe.migrate import Catalogue, catalogue_from_files
+from rollsafe.table._rows import Row, Verdict, rows_from
+
+
+@dataclass(frozen=True)
+class Computed:
+    """Everything the table commands derive from history, kept to rebuild rows cheaply."""
+
+    history: History
+    catalogue: Catalogue
+    rows: tuple[Row, ...]
+    records: tuple[ReleaseRecord, ...]
+    compat: Mapping[int, Verdict]
+    notes: Mapping[int, str]
+    irreversible: frozenset[int]
+    baseline: int | None
+
+    @property
+    def released(self) -> frozenset[str] | None:
+        """The released CLs, or ``None`` when there are no records (every CL counts)."""
+        return frozenset(r.cl for r in self.records) if self.records else None
+
+    def rows_with(self, extra: Collection[str]) -> tuple[Row, ...]:
+        """The rows as if ``extra`` CLs were released too (plans to a release candidate)."""
+        released = self.released
+        if released is None or set(extra) <= released:
+            return self.rows
+        return rows_from(
+            self.history,
+            self.compat,
+            self.notes,
+            baseline=self.baseline,
+            released=released | set(extra),
+            irreversible=self.irreversible,
+        )
+
+
+def compute(config: Config, *, progress: Callable[[int], None] | None = None) -> Computed:
+    """Read history, the tip's catalogue, lint verdicts and release records; build the rows."""
+    # Imported here, not at the top: lint loads PostgreSQL's parser, which building
+    # the CLI for any command (or the invoke collection) must not pay for.
+    from rollsafe.lint import compat_of
+
+    history = read_history(config, progress=progress)
+    pattern = "*.sql" if history.folder in ("", ".") else f"{history.folder}/*.sql"
+    files = _git.files_at(config.repo, history.tip, [pattern])
+    catalogue = catalogue_from_files(history.folder, files)
+    compat = {m.version: compat_of(m) for m in catalogue}
+    notes = {m.version: m.directives.note for m in catalogue if m.directives.note}
+    irreversible = frozenset(m.version for m in catalogue if not m.reversible)
+    records = load_records(config, history)
+    released = frozenset(r.cl for r in records) if records else None
+    rows = rows_from(
+        history,
+        compat,
+        notes,
+        baseline=config.baseline,
+        released=released,
+        irreversible=irreversible,
+    )
+    return Computed(
+        history=history,
+        catalogue=catalogue,
+        rows=rows,
+        records=records,
+        compat=compat,
+        notes=notes,
+        irreversible=irreversible,
+        baseline=config.baseline,
+    )
+
+
+def compute_rows(
+    config: Config, *, progress: Callable[[int], None] | None = None
+) -> tuple[History, Catalogue, tuple[Row, ...]]:
+    """History, the branch tip's catalogue and the table's rows (what the pair tests reuse)."""
+    computed = compute(config, progress=progress)
+    return computed.history, computed.catalogue, computed.rows
