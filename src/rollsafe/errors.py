@@ -142,6 +142,20 @@ class EngineUnavailable(RollsafeError):
     """The selected throwaway-database engine cannot run on this machine."""
 
 
+class EngineMismatch(EngineUnavailable):
+    """The migrations are written for another engine than the one selected.
+
+    Raised before a server starts (CockroachDB SQL on PostgreSQL), so the
+    user reads one line naming the file and line instead of a failed pair
+    for every version after it.
+    """
+
+    def __init__(self, what: str, *, file: str, line: int | None, fix: str) -> None:
+        self.file = file
+        self.line = line
+        super().__init__(what, where=at(file, line), fix=fix)
+
+
 class CheckFailed(RollsafeError):
     """A check ran and found a problem (stale table, lint errors, a failing upgrade pair)."""
 

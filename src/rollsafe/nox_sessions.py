@@ -48,7 +48,7 @@ logging.getLogger("git").setLevel(logging.WARNING)
 
 from rollsafe.commands._spec import ENGINE, PAIR_SELECTION, add_flags  # noqa: E402
 from rollsafe.config import Config, load_config  # noqa: E402
-from rollsafe.errors import RollsafeError, error_message  # noqa: E402
+from rollsafe.errors import EngineMismatch, RollsafeError, error_message  # noqa: E402
 from rollsafe.pairs import (  # noqa: E402
     SESSION,
     Pair,
@@ -63,6 +63,8 @@ from rollsafe.pairs import (  # noqa: E402
 
 #: Suites shared by the sessions of one nox process, by (repo, engine, isolation).
 _SUITES: dict[tuple[str, str, str], PairSuite] = {}
+#: Engine refusals already reported by a session of this nox process.
+_REFUSED: set[str] = set()
 
 
 def _close_suites() -> None:
@@ -136,6 +138,14 @@ def run_pair_session(session: nox.Session, pair_id: str, *, repo: str | Path = "
         if pair == chosen[-1]:
             session.log(run_summary(suite.report()))
     except RollsafeError as exc:
+        if isinstance(exc, EngineMismatch):
+            # One session says the engine cannot run these migrations; the others skip.
+            if exc.message in _REFUSED:
+                session.skip(
+                    "not run: the engine cannot run these migrations "
+                    "(see the first failed upgrade_pairs session)"
+                )
+            _REFUSED.add(exc.message)
         session.error(error_message(exc))
     report = failure_report(result)
     if report:

@@ -88,6 +88,7 @@ def upgrade_pairs(
             print("upgrade pairs: none (the table has fewer than two rows)", file=out)
             return 0
         chosen = select_pairs(suite.pairs, pair=pair, start=start, end=end)
+        suite.require_engine(max((p.target for p in chosen), default=None))
         for selected in chosen:
             result = suite.run(selected)
             if fmt == "text":

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from rollsafe._lazy import lazy_names
 
 if TYPE_CHECKING:
+    from rollsafe.lint._dialect import DialectUse, cockroach_sql, files_needing_cockroach
     from rollsafe.lint._run import (
         BREAKING,
         RULES,
@@ -36,13 +37,16 @@ __all__ = [
     "RULES",
     "SEVERITIES",
     "CompatVerdict",
+    "DialectUse",
     "Finding",
     "LintReport",
     "Rule",
     "RuleKind",
     "Severity",
     "blob_id",
+    "cockroach_sql",
     "compat_of",
+    "files_needing_cockroach",
     "lint_catalogue",
     "lint_history",
     "lint_migration",
@@ -54,6 +58,7 @@ __getattr__, __dir__ = lazy_names(
     {
         "BREAKING": "._run",
         "CompatVerdict": "._run",
+        "DialectUse": "._dialect",
         "Finding": "._run",
         "LintReport": "._run",
         "RULES": "._run",
@@ -62,6 +67,8 @@ __getattr__, __dir__ = lazy_names(
         "SEVERITIES": "._run",
         "Severity": "._run",
         "blob_id": "._run",
+        "cockroach_sql": "._dialect",
+        "files_needing_cockroach": "._dialect",
         "compat_of": "._run",
         "lint_catalogue": "._run",
         "lint_history": "._run",

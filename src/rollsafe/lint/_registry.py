@@ -150,6 +150,15 @@ RULES: Mapping[str, Rule] = _rules(
         "check the statement by hand and declare `-- compat: live` or `offline` in the file",
     ),
     Rule(
+        "cockroach-dialect",
+        "file",
+        "info",
+        "the file is CockroachDB SQL, which PostgreSQL cannot run, so its upgrade pairs need "
+        "a CockroachDB engine",
+        "run the pair tests with a `cockroach` binary (v22.1+) on PATH, or with "
+        "ROLLSAFE_DATABASE_URL set to a CockroachDB cluster and `--engine external`",
+    ),
+    Rule(
         "shipped-migration-edited",
         "history",
         "error",

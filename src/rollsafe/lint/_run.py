@@ -37,6 +37,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from rollsafe.lint._dialect import files_needing_cockroach, summary
 from rollsafe.lint._hazards import blob_id, down_origins, lint_history
 from rollsafe.lint._registry import (
     BREAKING,
@@ -175,6 +176,7 @@ def lint_migration(migration: Migration) -> tuple[Finding, ...]:
                     " (inferred offline; declare `-- compat: offline` to confirm)",
                 )
             )
+    findings.extend(_dialect_findings(migration))
     if migration.down_path is not None and migration.down_sql is not None:
         for hit in analyse(migration.down_sql).hits:
             if hit.rule in ignored or hit.subject in up.created:
@@ -199,6 +201,24 @@ def lint_migration(migration: Migration) -> tuple[Finding, ...]:
             )
         )
     return tuple(findings)
+
+
+def _dialect_findings(migration: Migration) -> list[Finding]:
+    """One ``cockroach-dialect`` note per file written in CockroachDB's SQL."""
+    if "cockroach-dialect" in migration.directives.lint_ignore:
+        return []
+    rule = RULES["cockroach-dialect"]
+    return [
+        Finding(
+            rule.id,
+            rule.severity,
+            path,
+            uses[0].line,
+            f"CockroachDB-only SQL: {summary(uses)}: {rule.why}",
+            rule.fix,
+        )
+        for path, uses in files_needing_cockroach(migration)
+    ]
 
 
 def lint_catalogue(catalogue: Catalogue, *, history: History | None = None) -> tuple[Finding, ...]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from rollsafe._lazy import lazy_names
 
 if TYPE_CHECKING:
+    from rollsafe.pairs._engine import cockroach_need, require_engine
     from rollsafe.pairs._fixtures import Fixture, load_fixtures
     from rollsafe.pairs._model import (
         Counters,
@@ -50,6 +51,7 @@ __all__ = [
     "PairSuite",
     "PairsRun",
     "StepResult",
+    "cockroach_need",
     "failure_report",
     "junit_xml",
     "list_pairs",
@@ -59,6 +61,7 @@ __all__ = [
     "pair_list_text",
     "pairs_from",
     "query_files_at",
+    "require_engine",
     "run_json",
     "run_pairs",
     "run_summary",
@@ -81,6 +84,8 @@ __getattr__, __dir__ = lazy_names(
         "PairRunner": "._runner",
         "run_pairs": "._runner",
         "Fixture": "._fixtures",
+        "cockroach_need": "._engine",
+        "require_engine": "._engine",
         "load_fixtures": "._fixtures",
         "SESSION": "._report",
         "failure_report": "._report",

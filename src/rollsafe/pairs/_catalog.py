@@ -27,7 +27,10 @@ statement adds ``('rows', table, <count as XML>, '')`` rows when asked.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import psycopg
@@ -151,15 +154,17 @@ _NOT_EXTENSION_SCOPED = (
 )
 
 
-def _body(filters: _Filters) -> str:
+def _body(filters: _Filters, *, triggerdef: bool = True) -> str:
     """The ``rel`` CTE and one ``SELECT`` per kind, joined by ``UNION ALL``.
 
     Deparsed definitions (``pg_get_indexdef`` and friends) are compared rather
     than raw catalog columns because they name things (columns, tables, types)
     instead of numbering them, so a down that drops and re-creates an object
-    identically compares equal.
+    identically compares equal.  Without ``triggerdef`` (a server that lacks
+    ``pg_get_triggerdef``) triggers are compared by name only.
     """
     not_extension = filters.not_extension
+    trigger_definition = "pg_get_triggerdef(tg.oid)" if triggerdef else "''"
     return f"""
 rel AS (
     SELECT c.oid, ns.nspname, ns.nspname || '.' || c.relname AS qname, c.relkind,
@@ -242,7 +247,7 @@ LEFT JOIN pg_class AS tr ON tr.oid = t.typrelid
 WHERE (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND tr.relkind = 'c')) {filters.types}
   AND {not_extension.format(catalog="pg_type", oid="t.oid")}
 UNION ALL
-SELECT 'trigger', r.qname || '.' || tg.tgname, '', pg_get_triggerdef(tg.oid)
+SELECT 'trigger', r.qname || '.' || tg.tgname, '', {trigger_definition}
 FROM pg_trigger AS tg JOIN rel AS r ON r.oid = tg.tgrelid
 WHERE NOT tg.tgisinternal
 UNION ALL
@@ -271,22 +276,21 @@ def _split_parts(head: str, body: str) -> tuple[str, ...]:
 #: The full snapshot: every object of every user schema.
 FULL_QUERIES = _split_parts("WITH ns AS (" + _NAMESPACES + "),", _body(_Filters()))
 
+_SCOPED_FILTERS = _Filters(
+    relations="AND c.oid = ANY(%(rels)s::text[]::oid[])",
+    types="AND t.oid = ANY(%(types)s::text[]::oid[])",
+    constraints=(
+        "AND (con.conrelid = ANY(%(rels)s::text[]::oid[]) "
+        "OR con.contypid = ANY(%(types)s::text[]::oid[]))"
+    ),
+    functions="AND p.proname = ANY(%(funcs)s::text[]::name[])",
+    not_extension=_NOT_EXTENSION_SCOPED,
+)
+
 #: The scoped snapshot after `SCOPE_QUERY` (engines other than PostgreSQL); executed
 #: with parameters, so a literal % is doubled for psycopg.
 SCOPED_QUERIES = _split_parts(
-    "WITH ns AS (" + _NAMESPACES.replace("%'", "%%'") + "),",
-    _body(
-        _Filters(
-            relations="AND c.oid = ANY(%(rels)s::text[]::oid[])",
-            types="AND t.oid = ANY(%(types)s::text[]::oid[])",
-            constraints=(
-                "AND (con.conrelid = ANY(%(rels)s::text[]::oid[]) "
-                "OR con.contypid = ANY(%(types)s::text[]::oid[]))"
-            ),
-            functions="AND p.proname = ANY(%(funcs)s::text[]::name[])",
-            not_extension=_NOT_EXTENSION_SCOPED,
-        )
-    ),
+    "WITH ns AS (" + _NAMESPACES.replace("%'", "%%'") + "),", _body(_SCOPED_FILTERS)
 )
 
 #: PostgreSQL's scoped snapshot in one statement: scope resolution, the objects, and
@@ -322,6 +326,98 @@ WHERE %(count)s::boolean AND r.relkind IN ('r', 'p', 'f')
 #: costed as what they are for a catalog that is always in memory: with the default
 #: random_page_cost a small catalog is scanned whole, and such scans grow with the schema.
 SETTINGS = ("plan_cache_mode = force_generic_plan", "random_page_cost = 1.1")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What the server at the other end of a connection understands, asked once per connection.
+
+    ``cockroach``: the server is CockroachDB, which speaks PostgreSQL's
+    protocol and catalog but has neither ``query_to_xml`` (no XML type) nor
+    the planner settings of `SETTINGS` (``random_page_cost`` is in its list
+    of unsupported variables, ``pkg/sql/unsupported_vars.go``), so its
+    snapshots use the plain queries (`SCOPE_QUERY`, `SCOPED_QUERIES`).
+    ``triggerdef``: the server has ``pg_get_triggerdef(oid)``; released
+    CockroachDB versions do not (``pkg/sql/sem/builtins/pg_builtins.go`` has
+    ``pg_get_functiondef``, ``pg_get_indexdef``, ``pg_get_viewdef``,
+    ``pg_get_constraintdef`` but no trigger counterpart), and one unknown
+    function fails the whole snapshot.
+    """
+
+    cockroach: bool = False
+    triggerdef: bool = True
+
+
+#: PostgreSQL: every function and setting the snapshot uses.
+POSTGRES = Dialect()
+
+_DIALECTS: weakref.WeakKeyDictionary[Connection, Dialect] = weakref.WeakKeyDictionary()
+
+#: Whether ``pg_get_triggerdef(oid)`` exists; ``to_regprocedure`` answers NULL rather than
+#: failing, on PostgreSQL and on CockroachDB (``initPGBuiltins`` in
+#: ``pkg/sql/sem/builtins/pg_builtins.go`` defines ``to_regprocedure``).
+TRIGGERDEF_PROBE = "SELECT to_regprocedure('pg_catalog.pg_get_triggerdef(oid)') IS NOT NULL"
+
+
+def dialect_of(conn: Connection) -> Dialect:
+    """The connection's `Dialect`, from the server itself, once per connection.
+
+    CockroachDB reports ``crdb_version`` in the ParameterStatus messages it
+    sends at connection start (``statusReportParams`` in
+    ``pkg/sql/pgwire/conn.go``; psycopg's ``CrdbConnection.is_crdb`` reads the
+    same), so telling it apart costs no round trip; psycopg's plain
+    ``conn.info.vendor`` says "PostgreSQL" for both.  Only on CockroachDB is
+    the trigger function probed (one query, then cached with the connection).
+    """
+    known = _DIALECTS.get(conn)
+    if known is None:
+        known = POSTGRES
+        if conn.pgconn.parameter_status(b"crdb_version"):
+            row = conn.execute(TRIGGERDEF_PROBE).fetchone()
+            known = Dialect(cockroach=True, triggerdef=bool(row and row[0]))
+        _DIALECTS[conn] = known
+    return known
+
+
+@lru_cache(maxsize=4)
+def full_queries(dialect: Dialect) -> tuple[str, ...]:
+    """`FULL_QUERIES` as the dialect can run them."""
+    if dialect.triggerdef:
+        return FULL_QUERIES
+    return _split_parts("WITH ns AS (" + _NAMESPACES + "),", _body(_Filters(), triggerdef=False))
+
+
+@lru_cache(maxsize=4)
+def scoped_queries(dialect: Dialect) -> tuple[str, ...]:
+    """`SCOPED_QUERIES` as the dialect can run them."""
+    if dialect.triggerdef:
+        return SCOPED_QUERIES
+    return _split_parts(
+        "WITH ns AS (" + _NAMESPACES.replace("%'", "%%'") + "),",
+        _body(_SCOPED_FILTERS, triggerdef=False),
+    )
+
+
+def session_settings(dialect: Dialect) -> tuple[str, ...]:
+    """The ``SET`` statements a snapshot connection gets (none on CockroachDB)."""
+    return () if dialect.cockroach else tuple(f"SET {setting}" for setting in SETTINGS)
+
+
+def statements_for(dialect: Dialect) -> tuple[str, ...]:
+    """Every statement a schema snapshot may send to a server of this dialect.
+
+    Why: what is sent to CockroachDB cannot be tried here (no binary), so it
+    is built by the same functions the snapshot uses and can be read, and
+    tested, without a server.
+    """
+    probe = (TRIGGERDEF_PROBE,) if dialect.cockroach else ()
+    settings = session_settings(dialect)
+    if dialect.cockroach:
+        scoped: tuple[str, ...] = (SCOPE_QUERY, *scoped_queries(dialect))
+    else:
+        scoped = (_SCOPED_RAW, *(f"SET LOCAL {setting}" for setting in SETTINGS))
+    return (*probe, *settings, *full_queries(dialect), *scoped)
+
 
 #: `SCOPED_STATEMENT` with PostgreSQL's own placeholders, for a raw cursor.
 _SCOPED_RAW = (
@@ -410,7 +506,12 @@ def scoped_rows_postgres(
 
 
 def scoped_rows_other(
-    conn: Connection, relations: Sequence[str], types: Sequence[str], functions: Sequence[str]
+    conn: Connection,
+    relations: Sequence[str],
+    types: Sequence[str],
+    functions: Sequence[str],
+    *,
+    dialect: Dialect = POSTGRES,
 ) -> list[tuple[Any, ...]]:
     """The rows of the scoped snapshot on an engine other than PostgreSQL (two round trips)."""
     names = {"rels": list(relations), "types": list(types)}
@@ -421,4 +522,4 @@ def scoped_rows_other(
             "types": [str(oid) for kind, oid in found if kind == "t"],
             "funcs": list(functions),
         }
-        return run_all(conn, SCOPED_QUERIES, params)
+        return run_all(conn, scoped_queries(dialect), params)

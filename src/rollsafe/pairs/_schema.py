@@ -211,6 +211,7 @@ def snapshot_schema(
     exclude_tables: Sequence[str] = (),
     scope: Scope | None = None,
     rows: bool = False,
+    dialect: _catalog.Dialect | None = None,
 ) -> SchemaSnapshot:
     """Read the schema objects the migrations own, in a stable order.
 
@@ -222,8 +223,9 @@ def snapshot_schema(
     constraints, indexes and owned sequences are left out too.  ``rows``
     also counts the rows of every table of the snapshot (`SchemaSnapshot.rows`):
     on PostgreSQL a scoped snapshot reads them in the same round trip.
+    ``dialect`` is normally asked of the server (`rollsafe.pairs._catalog.dialect_of`).
     """
-    return _snapshot(conn, exclude_tables, scope, rows=rows, generic=False)
+    return _snapshot(conn, exclude_tables, scope, rows=rows, generic=False, dialect=dialect)
 
 
 class SchemaReader:
@@ -239,21 +241,27 @@ class SchemaReader:
     """
 
     def __init__(
-        self, conn: psycopg.Connection[tuple[object, ...]], *, exclude_tables: Sequence[str] = ()
+        self,
+        conn: psycopg.Connection[tuple[object, ...]],
+        *,
+        exclude_tables: Sequence[str] = (),
+        dialect: _catalog.Dialect | None = None,
     ) -> None:
         self.conn = conn
         self.exclude_tables = tuple(exclude_tables)
-        self._generic = conn.info.vendor == "PostgreSQL"
-        if self._generic:
-            try:
-                for setting in _catalog.SETTINGS:
-                    conn.execute(f"SET {setting}")
-            except psycopg.Error as exc:
-                raise _catalog_error(exc) from exc
+        try:
+            self.dialect = dialect or _catalog.dialect_of(conn)
+            # CockroachDB gets no SET at all (`rollsafe.pairs._catalog.Dialect`).
+            for statement in _catalog.session_settings(self.dialect):
+                conn.execute(statement)
+        except psycopg.Error as exc:
+            raise _catalog_error(exc) from exc
 
     def snapshot(self, scope: Scope | None = None, *, rows: bool = False) -> SchemaSnapshot:
         """`snapshot_schema` on the reader's connection."""
-        return _snapshot(self.conn, self.exclude_tables, scope, rows=rows, generic=self._generic)
+        return _snapshot(
+            self.conn, self.exclude_tables, scope, rows=rows, generic=True, dialect=self.dialect
+        )
 
 
 def _catalog_error(exc: psycopg.Error) -> DatabaseError:
@@ -271,12 +279,14 @@ def _snapshot(
     *,
     rows: bool,
     generic: bool,
+    dialect: _catalog.Dialect | None,
 ) -> SchemaSnapshot:
     counts: dict[str, int] = {}
     try:
+        dialect = dialect or _catalog.dialect_of(conn)
         if scope is None:
-            raw = _catalog.run_all(conn, _catalog.FULL_QUERIES, None)
-        elif conn.info.vendor == "PostgreSQL":
+            raw = _catalog.run_all(conn, _catalog.full_queries(dialect), None)
+        elif not dialect.cockroach:
             names = (scope.relations, scope.types, scope.functions)
             try:
                 raw = _catalog.scoped_rows_postgres(conn, *names, count=rows, generic=generic)
@@ -286,7 +296,9 @@ def _snapshot(
                 # A server built without XML support: count in a query of its own below.
                 raw = _catalog.scoped_rows_postgres(conn, *names, count=False, generic=generic)
         else:
-            raw = _catalog.scoped_rows_other(conn, scope.relations, scope.types, scope.functions)
+            raw = _catalog.scoped_rows_other(
+                conn, scope.relations, scope.types, scope.functions, dialect=dialect
+            )
     except psycopg.Error as exc:
         raise _catalog_error(exc) from exc
     objects: list[SchemaObject] = []

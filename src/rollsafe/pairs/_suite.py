@@ -99,6 +99,19 @@ class PairSuite:
     def engine(self) -> str:
         return self._server.kind if self._server is not None else self.config.engine
 
+    def require_engine(self, up_to: int | None = None) -> None:
+        """Stop before any server starts when the engine cannot run these migrations.
+
+        `rollsafe.pairs._engine.require_engine` (CockroachDB SQL on
+        PostgreSQL); ``up_to`` is the newest version the selected pairs reach.
+        """
+        from rollsafe.pairs._engine import require_engine
+
+        flavor = self._server.flavor if self._server is not None else None
+        if flavor is None and self._given is not None:
+            flavor = self._given.flavor
+        require_engine(self.catalogue, engine=self.config.engine, flavor=flavor, up_to=up_to)
+
     def _runner_for(self) -> PairRunner:
         if self._runner is None:
             from rollsafe.engines import ephemeral_server
@@ -107,6 +120,8 @@ class PairSuite:
             self._server = self._given or self._stack.enter_context(
                 ephemeral_server(self.config.engine)
             )
+            # An external cluster says which engine it is only once attached.
+            self.require_engine()
             self._runner = self._stack.enter_context(
                 PairRunner(
                     self._server,
@@ -122,6 +137,7 @@ class PairSuite:
 
     def run(self, pair: Pair) -> PairResult:
         """Run one pair (starting the engine on first use) and keep its result."""
+        self.require_engine(pair.target)
         result = self._runner_for().run(pair)
         self.results.append(result)
         return result

@@ -1,0 +1,225 @@
+"""CockroachDB-only SQL in a migration file: which construct, on which line.
+
+Why: a migration folder written for CockroachDB (``STRING`` columns, ``@``
+index hints, ``INDEX`` inside ``CREATE TABLE``) fails on PostgreSQL at its
+first file, and every upgrade pair then reports that file as broken when
+only the engine is wrong.  Recognising the dialect from the text lets lint
+mark such files and lets the pair tests stop before they start a server,
+with one line that names the file, the line and the engine to use.
+
+Two sources, as PostgreSQL's own parser (pglast) sees the file:
+
+* statements the parser reads: type names PostgreSQL does not have
+  (``STRING``, ``BYTES``, ``BLOB``, ``INT64``), and CockroachDB's inline
+  ``INDEX name (cols)`` / ``FAMILY name (cols)``, which PostgreSQL's grammar
+  misreads as a column named ``index`` whose type modifier is a column;
+* statements the parser refuses: the tokens of a short list of constructs
+  (``UPSERT``, ``table@index`` hints, ``INDEX``/``UNIQUE INDEX``/
+  ``INVERTED INDEX``/``FAMILY`` as an element of ``CREATE TABLE``,
+  ``STORING (...)``, the type names above).  A refused statement that
+  matches none of them is a plain syntax error, not CockroachDB: it is not
+  reported here (lint's ``not-analysed`` covers it).
+
+``INT8``, ``INT4``, ``FLOAT8`` and ``BOOL`` are PostgreSQL names too and are
+not reported.  (That a bare ``INT`` is 64 bits on CockroachDB and 32 on
+PostgreSQL changes values, not whether the SQL runs.)
+
+Sources, CockroachDB documentation (cockroachdb/docs, ``src/current/v23.1``):
+``string.md`` (``STRING`` and its aliases), ``bytes.md`` (``BYTES``, alias
+``BLOB``), ``int.md`` (``INT64`` as an alias of ``INT8``),
+``table-expressions.md`` (``table@index`` and ``table@{FORCE_INDEX=...}``),
+``create-table.md`` (``INDEX``/``FAMILY`` column-list elements),
+``column-families.md``, ``create-index.md`` (``STORING``), ``upsert.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from pglast.parser import ParseError, parse_sql_json, scan, split
+
+from rollsafe.migrate import Migration
+
+#: CockroachDB type names PostgreSQL does not know (lower case) -> how they are shown.
+COCKROACH_TYPES = {"string": "STRING", "bytes": "BYTES", "blob": "BLOB", "int64": "INT64"}
+
+_NAME_KINDS = ("NO_KEYWORD", "UNRESERVED_KEYWORD", "COL_NAME_KEYWORD", "TYPE_FUNC_NAME_KEYWORD")
+_OPEN, _CLOSE, _COMMA = "ASCII_40", "ASCII_41", "ASCII_44"
+
+
+@dataclass(frozen=True)
+class DialectUse:
+    """One CockroachDB-only construct: the 1-based line of the file and what it is."""
+
+    line: int
+    construct: str
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    """Every dict of a JSON parse tree, depth first."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _from_tree(stmts: Sequence[Any], data: bytes, first_line: int) -> list[DialectUse]:
+    """Constructs in statements PostgreSQL parsed (``data`` is the text they were parsed from)."""
+    found: list[DialectUse] = []
+
+    def line(location: object) -> int:
+        offset = location if isinstance(location, int) and location >= 0 else 0
+        return first_line + data.count(b"\n", 0, offset)
+
+    for node in _walk(stmts):
+        # A TypeName is inline under ColumnDef/TypeCast ("typeName"), wrapped elsewhere.
+        type_name = node.get("typeName", node.get("TypeName"))
+        if isinstance(type_name, dict):
+            names = [n["String"]["sval"] for n in type_name.get("names", ()) if "String" in n]
+            qualified = len(names) > 1 and names[0] == "pg_catalog"
+            if names and not qualified and names[-1].lower() in COCKROACH_TYPES:
+                shown = COCKROACH_TYPES[names[-1].lower()]
+                found.append(DialectUse(line(type_name.get("location")), f"{shown} type"))
+        column = node.get("ColumnDef")
+        if isinstance(column, dict):
+            typmods = column.get("typeName", {}).get("typmods", ())
+            if any(isinstance(mod, dict) and "ColumnRef" in mod for mod in typmods):
+                name = str(column.get("colname", "?")).upper()
+                where = line(column.get("location"))
+                found.append(DialectUse(where, f"{name} inside CREATE TABLE"))
+    return found
+
+
+def _from_tokens(text: str, first_line: int) -> list[DialectUse]:
+    """Constructs in a statement PostgreSQL refused, recognised from its tokens."""
+    try:
+        tokens = scan(text)
+    except ParseError:
+        return []
+    words = [text[t.start : t.end + 1] for t in tokens]
+    lower = [w.lower() for w in words]
+    found: list[DialectUse] = []
+
+    def at(index: int, construct: str) -> None:
+        found.append(DialectUse(first_line + text.count("\n", 0, tokens[index].start), construct))
+
+    def is_name(index: int) -> bool:
+        return 0 <= index < len(tokens) and tokens[index].kind in _NAME_KINDS
+
+    create_table = len(tokens) > 1 and lower[0] == "create" and "table" in lower[1:5]
+    depth = 0
+    for i, token in enumerate(tokens):
+        if token.name == _OPEN:
+            depth += 1
+        elif token.name == _CLOSE:
+            depth -= 1
+        word = lower[i]
+        after = lower[i + 1] if i + 1 < len(tokens) else ""
+        if i == 0 and word == "upsert":
+            at(i, "UPSERT statement")
+        elif token.name == "Op" and word == "@" and is_name(i - 1) and i + 1 < len(tokens):
+            at(i, "@ index hint")
+        elif word == "storing" and after == "(":
+            at(i, "STORING clause")
+        elif word in COCKROACH_TYPES and (
+            is_name(i - 1) or (i > 0 and tokens[i - 1].name == "TYPECAST")
+        ):
+            at(i, f"{COCKROACH_TYPES[word]} type")
+        elif (
+            create_table
+            and depth == 1
+            and i > 0
+            and tokens[i - 1].name in (_OPEN, _COMMA)
+            and _table_element(lower, tokens, i) is not None
+        ):
+            at(i, f"{_table_element(lower, tokens, i)} inside CREATE TABLE")
+    return found
+
+
+def _table_element(lower: list[str], tokens: Sequence[Any], i: int) -> str | None:
+    """``INDEX``, ``UNIQUE INDEX``, ``INVERTED INDEX`` or ``FAMILY`` starting a table element.
+
+    A column may be named ``index`` or ``family`` on PostgreSQL, so the word
+    only counts when an index or family shape follows: ``(`` or a plain
+    identifier and ``(``.
+    """
+    head = lower[i]
+    j = i + 1
+    if head in ("unique", "inverted") and j < len(lower) and lower[j] == "index":
+        head, j = f"{head} index", j + 1
+    if head not in ("index", "unique index", "inverted index", "family"):
+        return None
+    if j < len(lower) and lower[j] == "(":
+        return head.upper()
+    plain = j < len(tokens) and tokens[j].name == "IDENT"
+    if plain and j + 1 < len(lower) and lower[j + 1] == "(":
+        return head.upper()
+    return None
+
+
+@lru_cache(maxsize=1024)
+def cockroach_sql(sql: str) -> tuple[DialectUse, ...]:
+    """Every CockroachDB-only construct of a file, in file order (empty: plain PostgreSQL).
+
+    The whole file is parsed in one call; only when PostgreSQL refuses it is
+    it split into statements, so each statement is read by the parser or,
+    when refused, by its tokens.
+    """
+    try:
+        parsed = json.loads(parse_sql_json(sql))
+    except ParseError:
+        pass
+    else:
+        return tuple(sorted(_from_tree(parsed.get("stmts", ()), sql.encode(), 1), key=_order))
+    try:
+        slices = split(sql, with_parser=False, only_slices=True)
+    except ParseError:
+        return ()
+    found: list[DialectUse] = []
+    for piece in slices:
+        text = sql[piece]
+        first_line = 1 + sql.count("\n", 0, piece.start)
+        try:
+            stmts = json.loads(parse_sql_json(text)).get("stmts", ())
+        except ParseError:
+            found.extend(_from_tokens(text, first_line))
+        else:
+            found.extend(_from_tree(stmts, text.encode(), first_line))
+    return tuple(sorted(found, key=_order))
+
+
+def _order(use: DialectUse) -> tuple[int, str]:
+    return (use.line, use.construct)
+
+
+def files_needing_cockroach(
+    migration: Migration,
+) -> Iterator[tuple[str, tuple[DialectUse, ...]]]:
+    """``(path, uses)`` of the up file, then the down file, where they use CockroachDB."""
+    for path, sql in (
+        (migration.up_path, migration.up_sql),
+        (migration.down_path, migration.down_sql),
+    ):
+        if path is not None and sql is not None:
+            uses = cockroach_sql(sql)
+            if uses:
+                yield path, uses
+
+
+def summary(uses: Sequence[DialectUse]) -> str:
+    """``STRING type (line 3), @ index hint (line 9)``: each construct once, first line first."""
+    first: dict[str, int] = {}
+    for use in uses:
+        first.setdefault(use.construct, use.line)
+    return ", ".join(f"{construct} (line {line})" for construct, line in first.items())
+
+
+__all__ = ["COCKROACH_TYPES", "DialectUse", "cockroach_sql", "files_needing_cockroach", "summary"]
