@@ -143,7 +143,7 @@ def run_pair_session(session: nox.Session, pair_id: str, *, repo: str | Path = "
             if exc.message in _REFUSED:
                 session.skip(
                     "not run: the engine cannot run these migrations "
-                    "(see the first failed upgrade_pairs session)"
+                    "(see the aborted upgrade_pairs session above)"
                 )
             _REFUSED.add(exc.message)
         session.error(error_message(exc))

@@ -163,6 +163,9 @@ class _SqlServer:
         """A new database with the snapshot's schema and rows: one copy, no replay."""
         name = self._name(name, "clone")
         if snapshot.location is not None:
+            # CockroachDB v22.1+: `RESTORE DATABASE d FROM LATEST IN '<collection>' WITH
+            # new_db_name = '<name>'` restores d beside the original (cockroachdb/docs
+            # src/current/v22.1/restore.md, "Rename a database on restore").
             self._execute(
                 f"RESTORE DATABASE {quote_ident(snapshot.source)} FROM LATEST IN "
                 f"{_literal(snapshot.location)} WITH new_db_name = {_literal(name)}"
@@ -201,6 +204,8 @@ class _SqlServer:
     def _backup(self, source: Database, name: str) -> Snapshot:
         location = f"{self._backup_root()}/{re.sub(r'[^A-Za-z0-9_-]', '_', name)}"
         location += f"-{secrets.token_hex(4)}"
+        # `BACKUP DATABASE d INTO '<collection>'`: a full backup in a new subfolder of the
+        # collection, which `FROM LATEST IN` finds (cockroachdb/docs src/current/v22.1/backup.md).
         self._execute(f"BACKUP DATABASE {quote_ident(source.name)} INTO {_literal(location)}")
         return Snapshot(name=name, source=source.name, location=location)
 

@@ -11,6 +11,7 @@ import os
 
 from rollsafe._db import connect, flavor_of, parse_target
 from rollsafe.engines._base import URL_ENV, Database, EngineKind, _SqlServer
+from rollsafe.engines._cockroach import check_version
 from rollsafe.errors import DatabaseError, EngineUnavailable
 
 
@@ -37,4 +38,7 @@ def _attach_external() -> ExternalServer:
     target = parse_target(url)
     with connect(target) as conn:
         flavor = flavor_of(conn)
+        report = conn.pgconn.parameter_status(b"crdb_version")
+    if flavor == "cockroach":
+        check_version(report.decode() if report else None, where=target.shown)
     return ExternalServer(target.dsn, flavor=flavor)

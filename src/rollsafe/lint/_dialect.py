@@ -101,7 +101,7 @@ def _from_tree(stmts: Sequence[Any], data: bytes, first_line: int) -> list[Diale
 def _from_tokens(text: str, first_line: int) -> list[DialectUse]:
     """Constructs in a statement PostgreSQL refused, recognised from its tokens."""
     try:
-        tokens = scan(text)
+        tokens = [t for t in scan(text) if t.name not in ("SQL_COMMENT", "C_COMMENT")]
     except ParseError:
         return []
     words = [text[t.start : t.end + 1] for t in tokens]
