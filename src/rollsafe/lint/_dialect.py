@@ -16,7 +16,7 @@ Two sources, as PostgreSQL's own parser (pglast) sees the file:
 * statements the parser refuses: the tokens of a short list of constructs
   (``UPSERT``, ``table@index`` hints, ``INDEX``/``UNIQUE INDEX``/
   ``INVERTED INDEX``/``FAMILY`` as an element of ``CREATE TABLE``,
-  ``STORING (...)``, the type names above).  A refused statement that
+  ``STORING (...)`` or ``COVERING (...)``, the type names above).  A refused statement that
   matches none of them is a plain syntax error, not CockroachDB: it is not
   reported here (lint's ``not-analysed`` covers it).
 
@@ -24,12 +24,14 @@ Two sources, as PostgreSQL's own parser (pglast) sees the file:
 not reported.  (That a bare ``INT`` is 64 bits on CockroachDB and 32 on
 PostgreSQL changes values, not whether the SQL runs.)
 
-Sources, CockroachDB documentation (cockroachdb/docs, ``src/current/v23.1``):
-``string.md`` (``STRING`` and its aliases), ``bytes.md`` (``BYTES``, alias
-``BLOB``), ``int.md`` (``INT64`` as an alias of ``INT8``),
-``table-expressions.md`` (``table@index`` and ``table@{FORCE_INDEX=...}``),
-``create-table.md`` (``INDEX``/``FAMILY`` column-list elements),
-``column-families.md``, ``create-index.md`` (``STORING``), ``upsert.md``.
+Sources (cockroachdb/docs and cockroachdb/cockroach): ``src/current/v23.1/string.md``
+(``STRING``), ``src/current/v24.1/bytes.md`` (``BYTES``, aliases ``BYTEA``
+and ``BLOB``), ``v2.1/int.md`` (``INT64`` among ``INT``'s aliases),
+``_includes/v21.1/misc/force-index-selection.md`` (``table@idx`` and
+``table@{FORCE_INDEX=idx}``), cockroach ``docs/RFCS/select_from_index.md``
+(``INDEX`` inside ``CREATE TABLE``), ``src/current/v25.2/column-families.md``
+(``FAMILY``), ``v21.1/create-index.md`` (``STORING`` / ``COVERING``),
+``v21.1/upsert.md``.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def _from_tokens(text: str, first_line: int) -> list[DialectUse]:
             at(i, "UPSERT statement")
         elif token.name == "Op" and word == "@" and is_name(i - 1) and i + 1 < len(tokens):
             at(i, "@ index hint")
-        elif word == "storing" and after == "(":
+        elif word in ("storing", "covering") and after == "(":
             at(i, "STORING clause")
         elif word in COCKROACH_TYPES and (
             is_name(i - 1) or (i > 0 and tokens[i - 1].name == "TYPECAST")
