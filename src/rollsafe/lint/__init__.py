@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         lint_migration,
         sort_findings,
     )
+    from rollsafe.lint._sqlparse import walk_nodes
 
 __all__ = [
     "BREAKING",
@@ -51,6 +52,7 @@ __all__ = [
     "lint_history",
     "lint_migration",
     "sort_findings",
+    "walk_nodes",
 ]
 
 __getattr__, __dir__ = lazy_names(
@@ -74,5 +76,6 @@ __getattr__, __dir__ = lazy_names(
         "lint_history": "._run",
         "lint_migration": "._run",
         "sort_findings": "._run",
+        "walk_nodes": "._sqlparse",
     },
 )

@@ -44,6 +44,7 @@ from typing import Any
 
 from pglast.parser import ParseError, parse_sql_json, scan, split
 
+from rollsafe.lint._sqlparse import walk_nodes
 from rollsafe.migrate import Migration
 
 #: CockroachDB type names PostgreSQL does not know (lower case) -> how they are shown.
@@ -61,18 +62,6 @@ class DialectUse:
     construct: str
 
 
-def _walk(node: Any) -> Iterator[dict[str, Any]]:
-    """Every dict of a JSON parse tree, depth first."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            yield item
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
 def _from_tree(stmts: Sequence[Any], data: bytes, first_line: int) -> list[DialectUse]:
     """Constructs in statements PostgreSQL parsed (``data`` is the text they were parsed from)."""
     found: list[DialectUse] = []
@@ -81,7 +70,7 @@ def _from_tree(stmts: Sequence[Any], data: bytes, first_line: int) -> list[Diale
         offset = location if isinstance(location, int) and location >= 0 else 0
         return first_line + data.count(b"\n", 0, offset)
 
-    for node in _walk(stmts):
+    for node in walk_nodes(stmts):
         # A TypeName is inline under ColumnDef/TypeCast ("typeName"), wrapped elsewhere.
         type_name = node.get("typeName", node.get("TypeName"))
         if isinstance(type_name, dict):

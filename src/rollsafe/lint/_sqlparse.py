@@ -161,6 +161,18 @@ def _object_name(node: Node) -> str:
     return "?"
 
 
+def walk_nodes(node: object) -> Iterator[Node]:
+    """Every dict of a JSON parse tree, depth first (rules and scopes search the whole tree)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def _walk_strings(node: Any) -> Iterator[str]:
     """Every string constant in a subtree (to spot uses of a new enum label)."""
     stack = [node]

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pglast import parser
 
 from rollsafe._db import quote_ident
+from rollsafe.lint import walk_nodes
 
 #: A node of PostgreSQL's parse tree as libpg_query writes it in JSON.
 Node = dict[str, Any]
@@ -180,18 +181,6 @@ def parse_tree(text: str) -> list[Node] | None:
     return [entry.get("stmt", {}) for entry in tree.get("stmts", [])]
 
 
-def _nodes(node: object) -> Iterator[Node]:
-    """Every dict in a parse tree, depth first."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            yield item
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
 def names_in(node: object) -> tuple[set[tuple[str | None, str]], set[tuple[str | None, str]]]:
     """The relations a parse tree names and the functions it calls, as (schema, name).
 
@@ -200,7 +189,7 @@ def names_in(node: object) -> tuple[set[tuple[str | None, str]], set[tuple[str |
     """
     relations: set[tuple[str | None, str]] = set()
     calls: set[tuple[str | None, str]] = set()
-    for item in _nodes(node):
+    for item in walk_nodes(node):
         if "relname" in item and "relpersistence" in item:
             relations.add((item.get("schemaname"), str(item["relname"])))
         call = item.get("FuncCall")
