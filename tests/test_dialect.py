@@ -19,13 +19,12 @@ from pathlib import Path
 import pytest
 
 from rollsafe.cli import main
-from rollsafe.commands.pairs import PairSuite
 from rollsafe.config import Config, load_config
 from rollsafe.engines import Server
 from rollsafe.errors import EngineMismatch
 from rollsafe.lint import cockroach_sql, lint_migration
 from rollsafe.migrate import catalogue_from_files
-from rollsafe.pairs import cockroach_need, require_engine
+from rollsafe.pairs import PairSuite, cockroach_need, require_engine
 from tests.gitrepo import GitRepo
 
 ROOT = Path(__file__).resolve().parent.parent
