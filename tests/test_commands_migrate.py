@@ -167,6 +167,7 @@ def test_the_operator_moves_a_database_with_the_flags(
         "dirty": False,
         "pending": [2],
         "ahead": False,
+        "files_at": None,
     }
     assert cli.main([*base, "--to", "5"]) == 2
     assert "version 5 is not a migration" in capsys.readouterr().err

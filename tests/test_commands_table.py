@@ -68,7 +68,10 @@ def test_release_table_writes_the_table_and_a_second_run_changes_nothing(
     text = first.decode()
     assert text.startswith("# Deploying\n")
     assert "| 0 | 1 | 1549-1567 |" in text
-    assert "| 1 | 2 | 1556-1570 |" in text and "| offline | Renames machines.name. |" in text
+    assert (
+        "| 1 | 2 | 1556-1570 |" in text
+        and "| offline | live (inferred) | Renames machines.name. |" in text
+    )
     assert "| 2 | 3 | 1580 and later |" in text
     assert "Irreversible: migration 3 has no down file." in text
     assert "CL 1556 landed after 1565: it ships the newer schema (row 1, schema 2)" in text
@@ -244,13 +247,22 @@ def test_upgrade_plan_json_and_offline_jump(
     ]
 
 
-def test_upgrade_plan_downgrade_is_refused(
+def test_upgrade_plan_backwards_is_a_rollback_plan_that_stops_at_a_restore(
     repo: GitRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(repo, "upgrade-plan", "--from", "1580", "--to", "1549") == 2
-    captured = capsys.readouterr()
-    assert captured.out == "" and captured.err.count("\n") == 1
-    assert "downgrade" in captured.err
+    # Migration 3 has no down file: going back from row 2 needs the backup.
+    assert run(repo, "upgrade-plan", "--from", "1580", "--to", "1549") == 1
+    out = capsys.readouterr().out
+    assert out.startswith("Rollback plan: CL 1580 (row 2, schema 3) -> CL 1549 (row 0, schema 1)")
+    assert "1. CL 1570 - schema 2, undoes migration 3 - restore" in out
+    assert "Restore the backup taken just before CL 1580 was deployed" in out
+    assert "Run again with --allow-restore" in out and "2. CL" not in out
+    assert run(repo, "upgrade-plan", "--from", "1580", "--to", "1549", "--allow-restore") == 0
+    out = capsys.readouterr().out
+    assert "2. CL 1549 - schema 1, undoes migration 2 - " in out
+    assert "\n        rollsafe migrate --down-to 1 --files-at 1570\n" in out
+    assert run(repo, "upgrade-plan", "--from", "1580", "--to", "1549", "--offline") == 2
+    assert "--offline plans upgrades only" in capsys.readouterr().err
 
 
 def test_malformed_markers_are_one_line_and_leave_the_file(

@@ -20,6 +20,7 @@ from rollsafe.lint import (
     compat_of,
     lint_catalogue,
     lint_migration,
+    rollback_of,
 )
 from rollsafe.lint._sql import analyse
 from rollsafe.lint._sqlparse import statements_key
@@ -504,3 +505,48 @@ def test_comparison_corpus_covers_every_sql_rule_both_ways() -> None:
     assert len(fired) >= 30
     assert set().union(*fired) == set(CASES)
     assert sum(1 for rules in fired if not rules) >= 10
+
+
+@pytest.mark.parametrize(
+    ("up", "down", "header", "expected"),
+    [
+        # What new code depends on is gone after the down: offline.
+        ("CREATE TABLE tags (id bigint);", "DROP TABLE tags;", "", ("offline", True)),
+        (
+            "ALTER TABLE machines ADD COLUMN arch text NOT NULL DEFAULT 'x86_64';",
+            "ALTER TABLE machines DROP COLUMN arch;",
+            "",
+            ("offline", True),
+        ),
+        # A nullable column, an index, data: new code can live without them.
+        ("ALTER TABLE machines ADD COLUMN zone text;", "SELECT 1;", "", ("live", True)),
+        ("CREATE INDEX CONCURRENTLY i ON machines (region);", "SELECT 1;", "", ("live", True)),
+        # A directive decides; a missing or unreadable down file overrides it.
+        (
+            "CREATE TABLE tags (id bigint);",
+            "DROP TABLE tags;",
+            "-- rollback: live\n",
+            ("live", False),
+        ),
+        ("SELECT 1;", "SELECT 1;", "-- rollback: offline\n", ("offline", False)),
+        ("SELECT 1;", None, "-- rollback: live\n", ("restore", False)),
+        ("SELECT 1;", "DO $$ BEGIN NULL; END $$;", "", ("restore", True)),
+    ],
+)
+def test_rollback_verdict(
+    up: str, down: str | None, header: str, expected: tuple[str, bool]
+) -> None:
+    verdict = rollback_of(migration(up, down, header=header))
+    assert (verdict.mode, verdict.inferred) == expected
+    assert verdict.reasons
+
+
+def test_rollback_reasons_name_what_new_code_depends_on() -> None:
+    up = "CREATE TABLE tags (id bigint);\nALTER TABLE machines ADD COLUMN arch text NOT NULL;"
+    assert rollback_of(migration(up)).reasons == (
+        "creates tags",
+        "adds NOT NULL column machines.arch",
+    )
+    # A column added NOT NULL to a table created in the same file is part of that table.
+    both = "CREATE TABLE tags (id bigint);\nALTER TABLE tags ADD COLUMN t text NOT NULL;"
+    assert rollback_of(migration(both)).reasons == ("creates tags",)

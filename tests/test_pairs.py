@@ -147,7 +147,12 @@ def test_a_correct_history_passes_every_pair(tmp_path: Path, pg_server: Server) 
     assert [r.pair.id for r in report.results] == ["1->2", "2->3"]
     assert [r.status for r in report.results] == ["passed", "passed"]
     first = report.results[0]
-    assert statuses(first) == ["passed"] * 7
+    # The rollback check (run between 6 and 7) finds that code of schema 2 writes a color
+    # that schema 1 lacks: noted, since no migration declares its rollback live.
+    assert statuses(first) == ["passed"] * 6 + ["noted", "passed"]
+    assert [s.number for s in first.steps] == [1, 2, 3, 4, 5, 6, 8, 7]
+    assert first.rollback == "offline"
+    assert [f.kind for f in first.step(8).findings] == ["new-query-fails-on-old"] * 2
     assert first.step(4).detail == "replayed seeds of 1; prepared 2 of 2 queries of CL 2"
     assert first.step(5).detail == "ran checks of 2"
     assert report.results[1].step(5).status == "not applicable"  # version 3 has no check
@@ -191,7 +196,7 @@ def test_not_null_without_default_fails_on_populated_data(
     results = by_id(run(config, pg_server))
     broken = results["3->4"]
     assert broken.status == "failed"
-    assert statuses(broken) == ["passed", "passed", "failed"] + ["not run"] * 4
+    assert statuses(broken) == ["passed", "passed", "failed"] + ["not run"] * 5
     (finding,) = broken.findings
     assert finding.kind == "up-fails-on-data"
     assert finding.summary == "migration 4 fails on the populated database"
@@ -350,6 +355,7 @@ def test_live_step_whose_old_writes_and_queries_break(tmp_path: Path, pg_server:
         "failed",
         "not applicable",
         "passed",
+        "passed",  # the rollback check: this CL's queries still say `name`, as schema 3 does
         "passed",
     ]
     kinds = [f.kind for f in broken.step(4).findings]
@@ -423,7 +429,8 @@ def test_an_irreversible_migration_skips_down_and_up_again(
     report = run(config, pg_server)
     result = by_id(report)["3->4"]
     assert result.status == "incomplete"
-    assert statuses(result)[5:] == ["skipped", "skipped"]
+    assert statuses(result)[5:] == ["skipped", "skipped", "skipped"]
+    assert result.rollback == "restore"
     assert result.step(6).detail.startswith("migration 4 has no down file (irreversible)")
     assert "steps 6-7 skipped: migration 4 has no down file (irreversible)" in pair_line(result)
     assert report.ok  # skipped is not failed ...
@@ -463,7 +470,7 @@ def test_a_down_file_the_engine_cannot_run(tmp_path: Path, pg_server: Server) ->
     )
     results = by_id(run(config, pg_server))
     broken = results["3->4"]
-    assert statuses(broken) == ["passed"] * 4 + ["not applicable", "failed", "not run"]
+    assert statuses(broken) == ["passed"] * 4 + ["not applicable", "failed", "not run", "not run"]
     (finding,) = broken.findings
     assert finding.kind == "down-fails"
     assert finding.summary == "the down migration cannot run on PostgreSQL"
@@ -551,7 +558,7 @@ def test_junit_report_and_exit_code_of_a_failing_run(tmp_path: Path, pg_server: 
     assert "3->4           offline  FAILED" in text
     assert "FAILED 3->4 (offline, CL 4 -> 5), step 3 migrate up" in text
     root = ET.parse(junit).getroot()
-    assert (root.get("tests"), root.get("failures")) == ("21", "1")
+    assert (root.get("tests"), root.get("failures")) == ("24", "1")
     failure = root.find(".//testcase[@name='3 migrate up']/failure")
     assert failure is not None
     assert failure.get("type") == "up-fails-on-data"

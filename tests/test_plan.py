@@ -88,11 +88,11 @@ def test_offline_flag_plans_one_jump() -> None:
     assert made.offline
 
 
-def test_downgrade_is_refused_with_the_reason() -> None:
+def test_a_target_that_landed_earlier_is_left_to_the_rollback_planner() -> None:
     with pytest.raises(PlanError) as caught:
         plan_upgrade(ROWS, HISTORY.find("9"), HISTORY.find("4"))
     message = caught.value.message
-    assert "landed before CL 9" in message and "downgrade" in message
+    assert "landed before CL 9" in message and "rollback" in message
     assert isinstance(caught.value, RollsafeError) and caught.value.exit_code == 2
 
 

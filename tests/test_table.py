@@ -51,14 +51,14 @@ def test_table_columns_and_cells() -> None:
     text = block()
     assert text.startswith(BEGIN + "\n") and text.endswith(END + "\n")
     lines = text.splitlines()
-    assert "| ID | Schema range | CL range | Landed | Upgrade | Notes |" in lines
-    assert "| 0 | 1 | 1549-1567 | 2024-01-01 | - | Initial \\| schema. |" in lines
+    assert "| ID | Schema range | CL range | Landed | Upgrade | Rollback | Notes |" in lines
+    assert "| 0 | 1 | 1549-1567 | 2024-01-01 | - | - | Initial \\| schema. |" in lines
     assert (
-        "| 1 | 2 | 1556-1570 | 2024-01-01 | offline (inferred) | "
+        "| 1 | 2 | 1556-1570 | 2024-01-01 | offline (inferred) | live (inferred) | "
         "Offline inferred by lint: 2 (drop-column). |"
     ) in lines
     assert (
-        "| 2 | 3 | 1580 and later | 2024-01-01 | live | "
+        "| 2 | 3 | 1580 and later | 2024-01-01 | live | restore | "
         "Adds a column. Irreversible: migration 3 has no down file. |"
     ) in lines
 

@@ -192,15 +192,22 @@ COMMANDS = (
     ),
     Command(
         "upgrade-plan",
-        "print the safe sequence of live and offline steps from one CL to another",
+        "print the safe sequence of live and offline steps from one CL to another "
+        "(a rollback when --to landed earlier)",
         "rollsafe.commands.table:handle_upgrade_plan",
         (
             Flag("from", "running CL", metavar="CL", dest="start", required=True),
             Flag("to", "wanted CL", metavar="CL", dest="target", required=True),
             Flag("offline", "plan one offline jump (a maintenance window)", switch=True),
+            Flag(
+                "allow-restore",
+                "rollback: plan past a step only a backup can undo (writes since it are lost)",
+                switch=True,
+            ),
             FORMAT,
         ),
-        task="Print the safe sequence of rolling and offline steps from one CL to another.",
+        task="Print the safe sequence of rolling and offline steps from one CL to another "
+        "(a rollback plan when --to landed earlier).",
     ),
     Command(
         "release",
@@ -253,6 +260,12 @@ COMMANDS = (
                 "strict",
                 "fail when the database is newer than this code's newest migration",
                 switch=True,
+            ),
+            Flag(
+                "files-at",
+                "run the migration files as they were at CL (read from git, no checkout): "
+                "undo a newer schema with the newer code's down files",
+                metavar="CL",
             ),
             FORMAT,
         ),

@@ -4,7 +4,10 @@ Why: a release engineer needs to move a real database to a version, look at
 its state, and clear a dirty flag after a repair, with the same runner the
 upgrade tests use and without a Go toolchain.  The DSN comes from ``--dsn``
 or ``ROLLSAFE_DATABASE_URL`` and is only ever shown with its password
-masked; the migrations are the work tree's (``config.migrations``).
+masked; the migrations are the work tree's (``config.migrations``), or with
+``--files-at CL`` the folder as it was at that CL, read from git blobs: an
+operator on the old code's checkout undoes a newer schema with the newer
+code's down files, without checking anything out.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TextIO
 
 from rollsafe.commands._spec import URL_ENV
-from rollsafe.errors import ConfigError
+from rollsafe.errors import ConfigError, IrreversibleMigration
 
 if TYPE_CHECKING:
     from rollsafe.config import Config
-    from rollsafe.migrate import Status
+    from rollsafe.migrate import Catalogue, Status
 
 # The database modules (psycopg, the migrator) are imported by the functions
 # that use them: the driver is loaded only when a database is migrated.
@@ -41,6 +44,7 @@ class MigrateResult:
     database: str  # the DSN with its password masked
     changed: tuple[int, ...]  # versions applied (up) or undone (down), in run order
     status: Status
+    files_at: str | None = None  # the CL whose migration files ran (None: the work tree)
 
 
 def parse_version(text: str, *, allow_none: bool = True) -> int | None:
@@ -72,13 +76,69 @@ def run_migrate(
     action: Action = "up",
     version: int | None = None,
     strict: bool = False,
+    files_at: str | None = None,
 ) -> MigrateResult:
-    """Move the database per ``action``; raises a `RollsafeError` for anything wrong."""
+    """Move the database per ``action``; raises a `RollsafeError` for anything wrong.
+
+    ``files_at`` runs the migration files as they were at that CL (git
+    blobs of the release branch's history) instead of the work tree's.
+    """
     from rollsafe._db import mask_dsn
-    from rollsafe.migrate import Migrator, load_catalogue
+    from rollsafe.migrate import load_catalogue
 
     url = database_url(dsn)
-    catalogue = load_catalogue(config.repo, config.migrations)
+    shown: str | None = None
+    if files_at is None:
+        catalogue = load_catalogue(config.repo, config.migrations)
+    else:
+        shown, catalogue = catalogue_at(config, files_at)
+    changed: tuple[int, ...] = ()
+    try:
+        changed, status = _run(config, url, catalogue, action, version, strict)
+    except IrreversibleMigration as exc:
+        if shown is None:
+            raise
+        raise ConfigError(
+            f"migration {exc.version} has no down file at CL {shown}; nothing was run",
+            where=f"--files-at {files_at}",
+            fix="give a CL whose folder has that down file, or restore the backup taken "
+            f"before migration {exc.version} was applied",
+        ) from exc
+    return MigrateResult(
+        action=action, database=mask_dsn(url), changed=changed, status=status, files_at=shown
+    )
+
+
+def catalogue_at(config: Config, cl: str) -> tuple[str, Catalogue]:
+    """The CL as shown and the migrations folder as it was at that CL, from git blobs.
+
+    Any commit id works too; a CL is looked up in the release branch's
+    history (cached), so ``--files-at 1590`` means the same code as
+    ``rollsafe which 1590``.
+    """
+    from rollsafe import _git
+    from rollsafe.history import read_history
+    from rollsafe.migrate import catalogue_from_files
+
+    history = read_history(config)
+    version = history.find(cl)
+    folder = config.migrations.strip("/")
+    pattern = "*.sql" if folder in ("", ".") else f"{folder}/*.sql"
+    files = _git.files_at(config.repo, version.commit, [pattern])
+    return version.cl, catalogue_from_files(folder, files)
+
+
+def _run(
+    config: Config,
+    url: str,
+    catalogue: Catalogue,
+    action: Action,
+    version: int | None,
+    strict: bool,
+) -> tuple[tuple[int, ...], Status]:
+    """One migrator session: the versions changed and the state after it."""
+    from rollsafe.migrate import Migrator
+
     changed: tuple[int, ...] = ()
     with Migrator(url, catalogue, table=config.migrations_table) as migrator:
         if action == "up":
@@ -94,7 +154,7 @@ def run_migrate(
         elif action == "force":
             migrator.force(version)
         status = migrator.status()
-    return MigrateResult(action=action, database=mask_dsn(url), changed=changed, status=status)
+    return changed, status
 
 
 def _state(status: Status) -> str:
@@ -107,6 +167,8 @@ def describe(result: MigrateResult) -> list[str]:
     """The lines a person reads after a run."""
     status = result.status
     lines = [f"database: {result.database}"]
+    if result.files_at is not None:
+        lines.append(f"files:    the migrations folder at CL {result.files_at} (from git)")
     verb = {"up": "applied", "to": "applied", "down-to": "undone", "goto": "ran"}.get(result.action)
     if result.action == "force":
         lines.append(f"forced to {_state(status)}")
@@ -132,12 +194,15 @@ def migrate(
     action: Action = "up",
     version: int | None = None,
     strict: bool = False,
+    files_at: str | None = None,
     fmt: Format = "text",
     out: TextIO | None = None,
 ) -> int:
     """Run `run_migrate` and print the outcome; returns the exit code (0)."""
     stream = out if out is not None else sys.stdout
-    result = run_migrate(config, dsn, action=action, version=version, strict=strict)
+    result = run_migrate(
+        config, dsn, action=action, version=version, strict=strict, files_at=files_at
+    )
     if fmt == "json":
         payload = {
             "action": result.action,
@@ -147,6 +212,7 @@ def migrate(
             "dirty": result.status.dirty,
             "pending": list(result.status.pending),
             "ahead": result.status.ahead,
+            "files_at": result.files_at,
         }
         print(json.dumps(payload, indent=2), file=stream)
     else:
@@ -169,5 +235,11 @@ def handle_migrate(config: Config, args: argparse.Namespace) -> int:
     elif args.status:
         action = "status"
     return migrate(
-        config, args.dsn, action=action, version=version, strict=args.strict, fmt=args.fmt
+        config,
+        args.dsn,
+        action=action,
+        version=version,
+        strict=args.strict,
+        files_at=args.files_at,
+        fmt=args.fmt,
     )

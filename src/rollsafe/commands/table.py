@@ -22,7 +22,7 @@ from typing import Literal, TextIO
 
 from rollsafe._files import write_atomic
 from rollsafe.config import Config
-from rollsafe.errors import EXIT_CHECK_FAILED, DeployingFileError
+from rollsafe.errors import EXIT_CHECK_FAILED, ConfigError, DeployingFileError
 from rollsafe.history import read_history, write_record
 from rollsafe.table import (
     Computed,
@@ -37,6 +37,12 @@ from rollsafe.table import (
     unified_diff,
 )
 from rollsafe.table._plan import plan_upgrade, render_text, to_json
+from rollsafe.table._rollback import (
+    plan_rollback,
+    render_rollback_text,
+    rollback_to_json,
+    which_rollback,
+)
 
 Format = Literal["text", "json"]
 
@@ -196,6 +202,16 @@ def which(config: Config, cl: str, *, fmt: Format = "text", out: TextIO | None =
             "row": row_id,
             "released": None if released is None else version.cl in released,
             "out_of_order": [entry.sentence() for entry in entries],
+            "rollback": (
+                None
+                if row_id is None
+                else {
+                    "mode": computed.rows[row_id].rollback,
+                    "inferred": computed.rows[row_id].rollback_inferred,
+                    "reasons": list(computed.rows[row_id].rollback_reasons),
+                    "how": which_rollback(computed.rows, version),
+                }
+            ),
         }
         json.dump(data, out, indent=2)
         out.write("\n")
@@ -216,6 +232,9 @@ def which(config: Config, cl: str, *, fmt: Format = "text", out: TextIO | None =
         f"  subject: {version.subject}",
     ]
     lines += [f"  note:    {entry.sentence()}" for entry in entries]
+    back = which_rollback(computed.rows, version)
+    if back is not None:
+        lines.append(f"  rollback: {back}")
     print("\n".join(lines), file=out)
     return 0
 
@@ -226,19 +245,38 @@ def upgrade_plan(
     target: str,
     *,
     offline: bool = False,
+    allow_restore: bool = False,
     fmt: Format = "text",
     out: TextIO | None = None,
 ) -> int:
-    """Print the steps from CL ``start`` to CL ``target`` (text or JSON).
+    """Print the steps from CL ``start`` to CL ``target`` (text or JSON), either way.
 
-    With release records, ``start`` and ``target`` count as released even
-    when they have no record yet, so a release candidate can be planned.
+    A ``target`` that landed before ``start`` gives a rollback plan
+    (`plan_rollback`); one that ends at a restore it may not plan past
+    (without ``allow_restore``) returns `EXIT_CHECK_FAILED`, so a script
+    never takes a cut plan for a whole one.  With release records,
+    ``start`` and ``target`` count as released even when they have no
+    record yet, so a release candidate can be planned.
     """
     out = out or sys.stdout
     computed = _computed(config, sys.stderr)
     first = computed.history.find(start)
     last = computed.history.find(target)
     rows = computed.rows_with((first.cl, last.cl))
+    if last.position < first.position:
+        if offline:
+            raise ConfigError(
+                "--offline plans upgrades only",
+                where=f"--from {first.cl} --to {last.cl}",
+                fix="drop --offline: a rollback plan says which of its steps are offline",
+            )
+        back = plan_rollback(rows, first, last, allow_restore=allow_restore)
+        if fmt == "json":
+            json.dump(rollback_to_json(back), out, indent=2)
+            out.write("\n")
+        else:
+            out.write(render_rollback_text(back))
+        return EXIT_CHECK_FAILED if back.stopped else 0
     plan = plan_upgrade(rows, first, last, offline=offline)
     if fmt == "json":
         json.dump(to_json(plan), out, indent=2)
@@ -277,7 +315,14 @@ def handle_which(config: Config, args: argparse.Namespace) -> int:
 
 
 def handle_upgrade_plan(config: Config, args: argparse.Namespace) -> int:
-    return upgrade_plan(config, args.start, args.target, offline=args.offline, fmt=args.fmt)
+    return upgrade_plan(
+        config,
+        args.start,
+        args.target,
+        offline=args.offline,
+        allow_restore=args.allow_restore,
+        fmt=args.fmt,
+    )
 
 
 def handle_release(config: Config, args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         CompatVerdict,
         Finding,
         LintReport,
+        RollbackVerdict,
         Rule,
         RuleKind,
         Severity,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         lint_catalogue,
         lint_history,
         lint_migration,
+        rollback_of,
         sort_findings,
     )
     from rollsafe.lint._sqlparse import walk_nodes
@@ -41,6 +43,7 @@ __all__ = [
     "DialectUse",
     "Finding",
     "LintReport",
+    "RollbackVerdict",
     "Rule",
     "RuleKind",
     "Severity",
@@ -51,6 +54,7 @@ __all__ = [
     "lint_catalogue",
     "lint_history",
     "lint_migration",
+    "rollback_of",
     "sort_findings",
     "walk_nodes",
 ]
@@ -64,6 +68,7 @@ __getattr__, __dir__ = lazy_names(
         "Finding": "._run",
         "LintReport": "._run",
         "RULES": "._run",
+        "RollbackVerdict": "._run",
         "Rule": "._run",
         "RuleKind": "._run",
         "SEVERITIES": "._run",
@@ -75,6 +80,7 @@ __getattr__, __dir__ = lazy_names(
         "lint_catalogue": "._run",
         "lint_history": "._run",
         "lint_migration": "._run",
+        "rollback_of": "._run",
         "sort_findings": "._run",
         "walk_nodes": "._sqlparse",
     },

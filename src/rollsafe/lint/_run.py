@@ -63,6 +63,7 @@ __all__ = [
     "CompatVerdict",
     "Finding",
     "LintReport",
+    "RollbackVerdict",
     "Rule",
     "RuleKind",
     "Severity",
@@ -71,6 +72,7 @@ __all__ = [
     "lint_catalogue",
     "lint_history",
     "lint_migration",
+    "rollback_of",
     "sort_findings",
 ]
 
@@ -84,6 +86,21 @@ class CompatVerdict:
     """
 
     compat: Literal["live", "offline"]
+    inferred: bool
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RollbackVerdict:
+    """Whether code built for a migration's schema keeps working once the migration is undone.
+
+    ``mode`` is ``restore`` when no down migration can undo it (no down file,
+    or one the parser cannot read, so nothing vouches for it); ``inferred``
+    is True when the up file declares no ``-- rollback:``; ``reasons`` say
+    what decided it, as phrases that follow "migration N" in a plan.
+    """
+
+    mode: Literal["live", "offline", "restore"]
     inferred: bool
     reasons: tuple[str, ...]
 
@@ -128,6 +145,42 @@ def compat_of(migration: Migration) -> CompatVerdict:
     if declared == "offline":
         return CompatVerdict("offline", inferred=False, reasons=reasons)
     return CompatVerdict("offline" if reasons else "live", inferred=True, reasons=reasons)
+
+
+def rollback_of(migration: Migration) -> RollbackVerdict:
+    """The rollback mode of a migration: declared, or inferred from its files.
+
+    A missing down file, or a down file with SQL the parser cannot read, is
+    ``restore`` whatever the directive says: only a backup brings the old
+    schema back for certain.  Undeclared, a migration is ``offline`` when its
+    up file adds something code built for the new schema depends on (a new
+    table or view, a NOT NULL column on an existing table: new code reads or
+    writes it, and it is gone after the down), or SQL the parser cannot read;
+    otherwise ``live``.  The pair test's rollback check (new code's queries
+    prepared on the old schema) proves a declared ``live``, and fails the
+    pair when it does not hold.
+    """
+    if migration.down_sql is None:
+        return RollbackVerdict("restore", inferred=False, reasons=("has no down file",))
+    if any(hit.rule == "not-analysed" for hit in analyse(migration.down_sql).hits):
+        return RollbackVerdict(
+            "restore",
+            inferred=True,
+            reasons=("has a down file with SQL the parser cannot read",),
+        )
+    declared = migration.directives.rollback
+    if declared is not None:
+        return RollbackVerdict(
+            declared, inferred=False, reasons=(f"declares `-- rollback: {declared}`",)
+        )
+    up = analyse(migration.up_sql)
+    reasons = [f"creates {name}" for kind, name in sorted(up.created) if kind == "table"]
+    reasons += [f"adds NOT NULL column {column}" for column in sorted(up.new_not_null)]
+    if any(hit.rule == "not-analysed" for hit in up.hits):
+        reasons.append("holds SQL the parser cannot read")
+    if reasons:
+        return RollbackVerdict("offline", inferred=True, reasons=tuple(reasons))
+    return RollbackVerdict("live", inferred=True, reasons=("adds no table and no NOT NULL column",))
 
 
 def _finding(rule_id: str, severity: Severity, file: str, hit: Hit, suffix: str = "") -> Finding:

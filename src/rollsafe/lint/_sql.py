@@ -97,6 +97,8 @@ def _alter_table(node: Node, line: int, state: _State) -> None:
             not_null, supplied = _column_default(coldef)
             state.columns[(table, colname)] = supplied
             state.created.add(("column", f"{table}.{colname}"))
+            if existing and not_null:
+                state.new_not_null.add(f"{table}.{colname}")
             if existing and not_null and not supplied:
                 state.hit(
                     "add-not-null-column",
@@ -429,4 +431,9 @@ def analyse(sql: str) -> Analysis:
         _statement(stmt, state.line_at(offset), state)
     _resolve(state)
     hits = tuple(sorted(state.hits, key=lambda h: h.line))
-    return Analysis(hits=hits, created=frozenset(state.created), statements=len(statements))
+    return Analysis(
+        hits=hits,
+        created=frozenset(state.created),
+        statements=len(statements),
+        new_not_null=frozenset(state.new_not_null),
+    )

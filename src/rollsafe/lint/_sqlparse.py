@@ -66,6 +66,10 @@ class Analysis:
     hits: tuple[Hit, ...]
     created: frozenset[tuple[str, str]]
     statements: int
+    #: ``table.column`` of NOT NULL columns added to tables that existed before the file:
+    #: code built for the new schema writes and reads them (a default only spares old
+    #: code), so it fails once the migration is undone.
+    new_not_null: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -94,6 +98,8 @@ class _State:
     base: int = 0
     #: Objects whose undo in a down file is expected.
     created: set[tuple[str, str]] = field(default_factory=set)
+    #: NOT NULL columns added to existing tables (``Analysis.new_not_null``).
+    new_not_null: set[str] = field(default_factory=set)
     hits: list[Hit] = field(default_factory=list)
     #: Hits dropped at the end when a later statement shows the safe pattern.
     deferred: list[tuple[Hit, str]] = field(default_factory=list)

@@ -18,6 +18,8 @@ from typing import Literal
 from rollsafe.errors import CatalogueError
 
 Compat = Literal["live", "offline"]
+#: Whether code built for a migration's schema keeps working once the migration is undone.
+Rollback = Literal["live", "offline"]
 Direction = Literal["up", "down"]
 
 #: golang-migrate's file name, restricted to what DESIGN.md allows.
@@ -29,7 +31,7 @@ FILE_NAME = re.compile(
 DIRECTIVE = re.compile(r"^--\s*(?P<key>[a-z][a-z-]*):(?!//)\s*(?P<value>.*?)\s*$")
 #: Rule ids in ``-- lint: ignore``: kebab-case words.
 RULE_ID = re.compile(r"^[a-z][a-z0-9-]*$")
-KNOWN_DIRECTIVES = ("compat", "note", "lint", "transaction")
+KNOWN_DIRECTIVES = ("compat", "rollback", "note", "lint", "transaction")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,10 @@ class Directives:
     #: ``-- transaction: none``: run outside a transaction block (golang-migrate's
     #: dirty-first protocol), for statements PostgreSQL refuses inside one.
     no_transaction: bool = False
+    #: ``-- rollback: live|offline``: whether code built for this schema keeps working
+    #: after the migration is undone (None: inferred by lint and the pair tests).
+    rollback: Rollback | None = None
+    rollback_line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,7 @@ def parse_directives(text: str, *, file: str) -> Directives:
     like ``-- key:`` (lower-case key) are prose and ignored.
     """
     compat: Compat | None = None
+    rollback: Rollback | None = None
     note: str | None = None
     ignores: set[str] = set()
     #: The line each directive stood on; a directive may appear once.
@@ -171,8 +178,8 @@ def parse_directives(text: str, *, file: str) -> Directives:
                 f"unknown directive `{key}`",
                 file=file,
                 line=number,
-                fix="known directives: compat, note, lint, transaction (a prose comment must "
-                "not start with a lower-case word and a colon)",
+                fix="known directives: compat, rollback, note, lint, transaction (a prose "
+                "comment must not start with a lower-case word and a colon)",
             )
         if key in seen:
             raise CatalogueError(
@@ -188,6 +195,16 @@ def parse_directives(text: str, *, file: str) -> Directives:
                     f"bad compat value `{value}`", file=file, line=number, fix="use live or offline"
                 )
             compat = "live" if value == "live" else "offline"
+        elif key == "rollback":
+            if value not in ("live", "offline"):
+                raise CatalogueError(
+                    f"bad rollback value `{value}`",
+                    file=file,
+                    line=number,
+                    fix="use live or offline (a migration without a down file needs no directive: "
+                    "its rollback is a restore)",
+                )
+            rollback = "live" if value == "live" else "offline"
         elif key == "transaction":
             if value != "none":
                 raise CatalogueError(
@@ -211,12 +228,15 @@ def parse_directives(text: str, *, file: str) -> Directives:
         lint_ignore=frozenset(ignores),
         lint_ignore_line=seen.get("lint"),
         no_transaction="transaction" in seen,
+        rollback=rollback,
+        rollback_line=seen.get("rollback"),
     )
 
 
 #: What to do about a repeated directive, by key.
 _DUPLICATE_FIX = {
     "compat": "keep one",
+    "rollback": "keep one",
     "transaction": "keep one",
     "note": "join the notes into one line",
     "lint": "list every rule in one `-- lint: ignore a, b` line",

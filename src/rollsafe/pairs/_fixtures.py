@@ -303,15 +303,18 @@ def _sql_only(fixture: Fixture, text: str | None) -> tuple[str, ...] | None:
     return statements if batchable(statements) else None
 
 
-def seed(conn: Connection, fixture: Fixture) -> FixtureFailure | None:
+def seed(conn: Connection, fixture: Fixture, *, keep: bool = True) -> FixtureFailure | None:
     """Write a version's seed data in one transaction; the failure, or None when it committed.
 
     A ``seed.sql`` alone goes out in one round trip (`rollsafe.pairs._batch`); when
     that fails, it was rolled back, and the statement-by-statement run below
-    finds and reports the failing statement.
+    finds and reports the failing statement.  With ``keep=False`` the writes
+    are only tried and always rolled back (the rollback check tries new
+    code's writes on the old schema without adding rows the chain would
+    write again).
     """
     batch = _sql_only(fixture, fixture.seed_sql)
-    if batch is not None and run_batch(conn, batch, end="COMMIT").ok:
+    if batch is not None and run_batch(conn, batch, end="COMMIT" if keep else "ROLLBACK").ok:
         return None
     failure: FixtureFailure | None = None
     try:
@@ -322,7 +325,7 @@ def seed(conn: Connection, fixture: Fixture) -> FixtureFailure | None:
                 outcome = _call(fixture, "seed", conn)
                 if isinstance(outcome, FixtureFailure):
                     failure = outcome
-            if failure is not None:
+            if failure is not None or not keep:
                 raise _Rollback
     except _Rollback:
         pass

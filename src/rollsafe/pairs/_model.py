@@ -28,8 +28,11 @@ if TYPE_CHECKING:
     from rollsafe.table import Row
 
 Compat = Literal["live", "offline"]
+RollbackMode = Literal["live", "offline", "restore"]
 Isolation = Literal["chain", "clone"]
-StepStatus = Literal["passed", "failed", "skipped", "not applicable", "not run"]
+#: ``noted``: the step found something that does not fail the pair (the rollback check
+#: disproving a rollback nobody declared live).
+StepStatus = Literal["passed", "failed", "noted", "skipped", "not applicable", "not run"]
 PairStatus = Literal["passed", "failed", "incomplete"]
 FindingKind = Literal[
     "cannot-reach",
@@ -43,9 +46,14 @@ FindingKind = Literal[
     "old-data-unreadable",
     "up-again-fails",
     "up-again-differs",
+    "new-query-fails-on-old",
 ]
 
-#: The seven steps of DESIGN.md, by number.
+#: The rollback check's number: the design's seven steps keep theirs, and it runs between
+#: 6 and 7 (`STEPS` lists the steps in the order they run).
+ROLLBACK_CHECK = 8
+
+#: The seven steps of DESIGN.md and the rollback check, by number, in the order they run.
 STEPS: dict[int, str] = {
     1: "reach the old schema",
     2: "snapshot the schema",
@@ -53,6 +61,7 @@ STEPS: dict[int, str] = {
     4: "old code on the new schema",
     5: "new code reads old data",
     6: "migrate down",
+    ROLLBACK_CHECK: "rollback check: new code on the old schema",
     7: "migrate up again",
 }
 
@@ -101,6 +110,11 @@ FIXES: dict[FindingKind, str] = {
         "down and up again must give the schema of the first up: make the down migration "
         "undo everything the up migration did"
     ),
+    "new-query-fails-on-old": (
+        "the migration declares `-- rollback: live`, so new code must keep working once it is "
+        "undone: keep new code off what the migration adds until a later release, or declare "
+        "`-- rollback: offline`"
+    ),
 }
 
 
@@ -148,6 +162,13 @@ class Pair:
     old_cl: str
     old_commit: str
     new_cl: str
+    #: The newest CL of the newer row: the code whose queries the rollback check prepares
+    #: on schema p, and how the table says one goes back (``rollback_declared``: by a
+    #: ``-- rollback:`` directive, so a disproval fails the pair).
+    new_last_cl: str = ""
+    new_commit: str = ""
+    rollback: RollbackMode | None = None
+    rollback_declared: bool = False
 
     @property
     def id(self) -> str:
@@ -182,6 +203,10 @@ def pairs_from(rows: Sequence[Row]) -> tuple[Pair, ...]:
                 old_cl=older.last.cl,
                 old_commit=older.last.commit,
                 new_cl=newer.first.cl,
+                new_last_cl=newer.last.cl,
+                new_commit=newer.last.commit,
+                rollback=newer.rollback,
+                rollback_declared=newer.rollback is not None and not newer.rollback_inferred,
             )
         )
     return tuple(pairs)
@@ -279,6 +304,25 @@ class PairResult:
 
     def step(self, number: int) -> StepResult:
         return next(s for s in self.steps if s.number == number)
+
+    @property
+    def rollback(self) -> RollbackMode | None:
+        """How to go back from n to p, with this run's evidence.
+
+        ``restore`` without a down file; ``offline`` when the rollback check
+        found new code failing on schema p, or the table says so; ``live``
+        when the table says live and the check did not disprove it.  None
+        when the check did not run (a failure before it).
+        """
+        pair = self.pair
+        if pair.rollback == "restore":
+            return "restore"
+        check = next((s for s in self.steps if s.number == ROLLBACK_CHECK), None)
+        if check is None or check.status in ("not run", "skipped"):
+            return None
+        if check.findings:
+            return "offline"
+        return pair.rollback or "offline"
 
 
 @dataclass(frozen=True)
@@ -391,6 +435,7 @@ class Recorder:
         return result
 
     def rest(self, status: StepStatus, detail: str) -> None:
-        """Mark every later step (after a failure that stops the pair)."""
-        last = max((s.number for s in self.steps), default=0)
-        self.steps.extend(StepResult(n, status, detail) for n in STEPS if n > last)
+        """Mark every later step, in run order (after a failure that stops the pair)."""
+        order = list(STEPS)
+        last = max((order.index(s.number) for s in self.steps), default=-1)
+        self.steps.extend(StepResult(n, status, detail) for n in order[last + 1 :])

@@ -43,6 +43,10 @@ def pair_line(result: PairResult) -> str:
         if len(skipped) == 1:
             numbers = str(skipped[0].number)
         reasons.append(f"steps {numbers} skipped: {skipped[0].detail.split(':')[0]}")
+    for step in result.steps:
+        if step.status == "noted" and step.findings:
+            more = f" (+{len(step.findings) - 1} more)" if len(step.findings) > 1 else ""
+            reasons.append(f"rollback offline: {step.findings[0].summary}{more}")
     if pair.upgrade == "offline" and result.status == "passed":
         reasons.append("offline step (old code is stopped first)")
     return head + ("  " + "; ".join(reasons) if reasons else "")
@@ -53,6 +57,14 @@ def failure_report(result: PairResult) -> str:
     lines: list[str] = []
     pair = result.pair
     for step in result.steps:
+        if step.status == "noted":
+            # Not a failure: one line each, so the failures stay easy to find.
+            lines.extend(
+                f"NOTE {pair.id} (rollback {result.rollback}): {finding.summary}"
+                + (f" ({finding.where}: {finding.server})" if finding.where else "")
+                for finding in step.findings
+            )
+            continue
         for finding in step.findings:
             lines.append(
                 f"FAILED {pair.id} ({pair.upgrade}, CL {pair.old_cl} -> {pair.new_cl}), "
@@ -120,6 +132,8 @@ def pair_json(pair: Pair) -> dict[str, object]:
         "old_cl": pair.old_cl,
         "old_commit": pair.old_commit,
         "new_cl": pair.new_cl,
+        "new_last_cl": pair.new_last_cl or None,
+        "rollback_declared": pair.rollback if pair.rollback_declared else None,
     }
 
 
@@ -138,6 +152,7 @@ def run_json(run: PairsRun) -> dict[str, object]:
             {
                 **pair_json(r.pair),
                 "status": r.status,
+                "rollback": r.rollback,
                 "seconds": round(r.seconds, 4),
                 "notes": list(r.notes),
                 "steps": [_step_json(s) for s in r.steps],
@@ -184,6 +199,10 @@ def junit_xml(run: PairsRun) -> str:
             elif step.status in ("skipped", "not applicable", "not run"):
                 counts["skipped"] += 1
                 ET.SubElement(case, "skipped", message=f"{step.status}: {step.detail}")
+            elif step.status == "noted":
+                # JUnit has no "warning": the case passes and says what it found.
+                out = ET.SubElement(case, "system-out")
+                out.text = failure_report(PairResult(result.pair, (step,), (), result.seconds))
             elif step.detail:
                 out = ET.SubElement(case, "system-out")
                 out.text = step.detail

@@ -98,7 +98,8 @@ class PairRunner:
     Use as a context manager; `run` takes pairs in ascending order (a pair
     behind the chain rebuilds it from an empty database, which is correct but
     costs a replay).  ``old_queries`` returns the old code's query files
-    (``path -> text``) for a pair, read from git at its older row's newest CL.
+    (``path -> text``) for a pair, read from git at its older row's newest CL;
+    ``new_queries`` those of its newer row's newest CL, for the rollback check.
     """
 
     def __init__(
@@ -111,13 +112,16 @@ class PairRunner:
         old_queries: Callable[[Pair], Mapping[str, str]],
         migrations_table: str = "schema_migrations",
         isolation: Isolation = "chain",
+        new_queries: Callable[[Pair], Mapping[str, str]] | None = None,
     ) -> None:
         self.server = server
         self.pairs = tuple(pairs)
         self._index = {p.id: i for i, p in enumerate(self.pairs)}
         self._versions = catalogue.versions
         self.isolation: Isolation = isolation
-        self.data = StepData(catalogue, fixtures, old_queries, migrations_table)
+        self.data = StepData(
+            catalogue, fixtures, old_queries, migrations_table, new_queries=new_queries
+        )
         self._counters = Counters()
         self._db: Database | None = None
         self._session: StepSession | None = None
@@ -373,6 +377,7 @@ def run_pairs(
     migrations_table: str = "schema_migrations",
     isolation: Isolation = "chain",
     progress: Callable[[PairResult], None] | None = None,
+    new_queries: Callable[[Pair], Mapping[str, str]] | None = None,
 ) -> PairsRun:
     """Run ``selected`` pairs (default: all) of ``pairs``; one result per selected pair."""
     started = time.perf_counter()
@@ -386,6 +391,7 @@ def run_pairs(
         old_queries=old_queries,
         migrations_table=migrations_table,
         isolation=isolation,
+        new_queries=new_queries,
     ) as runner:
         for pair in chosen:
             result = runner.run(pair)

@@ -77,10 +77,18 @@ class PairSuite:
         self._stack.close()
 
     def old_queries(self, pair: Pair) -> Mapping[str, str]:
-        """The query files of the old code of ``pair``, read from git.
+        """The query files of the old code of ``pair``, read from git."""
+        return self._queries_at(pair.old_commit)
 
-        The first call reads them for every pair at once (`query_files_at`),
-        so a run costs two git processes, not two per pair.
+    def new_queries(self, pair: Pair) -> Mapping[str, str]:
+        """The query files of the newer row's newest CL (the rollback check), read from git."""
+        return self._queries_at(pair.new_commit) if pair.new_commit else {}
+
+    def _queries_at(self, commit: str) -> Mapping[str, str]:
+        """Query files at ``commit``.
+
+        The first call reads them for every pair's old and new code at once
+        (`query_files_at`), so a run costs two git processes, not two per pair.
         """
         if not self.config.queries:
             return {}
@@ -88,11 +96,12 @@ class PairSuite:
 
         if not self._queries:
             commits = {p.old_commit for p in self.pairs}
+            commits |= {p.new_commit for p in self.pairs if p.new_commit}
             self._queries = query_files_at(self.config.repo, self.tip, commits, self.config.queries)
-        cached = self._queries.get(pair.old_commit)
+        cached = self._queries.get(commit)
         if cached is None:
-            cached = _git.files_at(self.config.repo, pair.old_commit, self.config.queries)
-            self._queries[pair.old_commit] = cached
+            cached = _git.files_at(self.config.repo, commit, self.config.queries)
+            self._queries[commit] = cached
         return cached
 
     @property
@@ -131,6 +140,7 @@ class PairSuite:
                     old_queries=self.old_queries,
                     migrations_table=self.config.migrations_table,
                     isolation=self.isolation,
+                    new_queries=self.new_queries,
                 )
             )
         return self._runner

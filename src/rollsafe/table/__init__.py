@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     )
     from rollsafe.table._plan import Plan, Step, plan_upgrade
     from rollsafe.table._rows import (
+        RollbackVerdict,
         Row,
         Verdict,
         leading_without_schema,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Computed",
     "Plan",
+    "RollbackVerdict",
     "Row",
     "Step",
     "Verdict",
@@ -56,6 +58,7 @@ __getattr__, __dir__ = lazy_names(
         "Computed": "._compute",
         "compute": "._compute",
         "compute_rows": "._compute",
+        "RollbackVerdict": "._rows",
         "Row": "._rows",
         "Verdict": "._rows",
         "leading_without_schema": "._rows",

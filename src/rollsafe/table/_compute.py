@@ -20,7 +20,7 @@ from rollsafe import _git
 from rollsafe.config import Config
 from rollsafe.history import History, ReleaseRecord, load_records, read_history
 from rollsafe.migrate import Catalogue, catalogue_from_files
-from rollsafe.table._rows import Row, Verdict, rows_from
+from rollsafe.table._rows import RollbackVerdict, Row, Verdict, rows_from
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Computed:
     rows: tuple[Row, ...]
     records: tuple[ReleaseRecord, ...]
     compat: Mapping[int, Verdict]
+    rollback: Mapping[int, RollbackVerdict]
     notes: Mapping[int, str]
     irreversible: frozenset[int]
     baseline: int | None
@@ -53,6 +54,7 @@ class Computed:
             baseline=self.baseline,
             released=released | set(extra),
             irreversible=self.irreversible,
+            rollback=self.rollback,
         )
 
 
@@ -60,13 +62,14 @@ def compute(config: Config, *, progress: Callable[[int], None] | None = None) ->
     """Read history, the tip's catalogue, lint verdicts and release records; build the rows."""
     # Imported here, not at the top: lint loads PostgreSQL's parser, which building
     # the CLI for any command (or the invoke collection) must not pay for.
-    from rollsafe.lint import compat_of
+    from rollsafe.lint import compat_of, rollback_of
 
     history = read_history(config, progress=progress)
     pattern = "*.sql" if history.folder in ("", ".") else f"{history.folder}/*.sql"
     files = _git.files_at(config.repo, history.tip, [pattern])
     catalogue = catalogue_from_files(history.folder, files)
     compat = {m.version: compat_of(m) for m in catalogue}
+    rollback = {m.version: rollback_of(m) for m in catalogue}
     notes = {m.version: m.directives.note for m in catalogue if m.directives.note}
     irreversible = frozenset(m.version for m in catalogue if not m.reversible)
     records = load_records(config, history)
@@ -78,6 +81,7 @@ def compute(config: Config, *, progress: Callable[[int], None] | None = None) ->
         baseline=config.baseline,
         released=released,
         irreversible=irreversible,
+        rollback=rollback,
     )
     return Computed(
         history=history,
@@ -85,6 +89,7 @@ def compute(config: Config, *, progress: Callable[[int], None] | None = None) ->
         rows=rows,
         records=records,
         compat=compat,
+        rollback=rollback,
         notes=notes,
         irreversible=irreversible,
         baseline=config.baseline,

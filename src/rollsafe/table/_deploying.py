@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 BEGIN = "<!-- rollsafe:table:begin -->"
 END = "<!-- rollsafe:table:end -->"
-COLUMNS = ("ID", "Schema range", "CL range", "Landed", "Upgrade", "Notes")
+COLUMNS = ("ID", "Schema range", "CL range", "Landed", "Upgrade", "Rollback", "Notes")
 
 #: What a new DEPLOYING file starts with, before the generated block.
 INTRO = """# Deploying
@@ -77,7 +77,7 @@ def _landed(version: CodeVersion) -> str:
 def _table_lines(rows: Sequence[Row]) -> list[str]:
     lines = [
         "| " + " | ".join(COLUMNS) + " |",
-        "|---:|---|---|---|---|---|",
+        "|---:|---|---|---|---|---|---|",
     ]
     for row in rows:
         cells = (
@@ -86,6 +86,7 @@ def _table_lines(rows: Sequence[Row]) -> list[str]:
             row.cl_range(),
             _landed(row.first),
             row.upgrade_text(),
+            row.rollback_text(),
             " ".join(row.notes),
         )
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
@@ -112,8 +113,13 @@ def _legend(rows: Sequence[Row], released_from: str | None) -> str:
     text += (
         " Upgrade says how to reach a row from the one above it: `live` means components are "
         "upgraded one at a time while old and new code share the database; `offline` means "
-        "every component stops first. `(inferred)` marks a cell that lint inferred because a "
-        "migration declares no `-- compat:`."
+        "every component stops first. Rollback says how to go back to the row above: `live` "
+        "means the newer code keeps running while the database is migrated down, `offline` "
+        "that every component stops first, `restore` that only the backup taken before the "
+        "upgrade brings the older schema back (a migration without a down file). `(inferred)` "
+        "marks a cell that lint inferred because a migration declares no `-- compat:` or "
+        "`-- rollback:`; `rollsafe upgrade-plan --from NEWER --to OLDER` prints the rollback "
+        "procedure."
     )
     return _wrap(text)
 
@@ -300,6 +306,9 @@ def rows_to_json(rows: Sequence[Row]) -> list[dict[str, object]]:
             "landed": _iso(row.first),
             "upgrade": row.upgrade,
             "inferred": row.inferred,
+            "rollback": row.rollback,
+            "rollback_inferred": row.rollback_inferred,
+            "rollback_reasons": list(row.rollback_reasons),
             "notes": list(row.notes),
             "first": _version(row.first),
             "last": _version(row.last),

@@ -12,9 +12,8 @@ tests run on adjacent rows).  Consecutive offline steps are merged into one
 downtime: once every component is stopped, rolling through each row
 separately would only add restarts.  A step that crosses a schema that went
 down is never merged, because it needs the old code to migrate down first.
-Downgrades are refused: code built for a schema never runs on an older one,
-and down migrations drop what newer code wrote, so going back is a decision
-for a human with `rollsafe migrate --down-to`, not a plan.
+The way back is `rollsafe.table._rollback`'s: `plan_upgrade` refuses a
+target that landed earlier, and the command picks the planner by direction.
 """
 
 from __future__ import annotations
@@ -89,12 +88,10 @@ def plan_upgrade(
     target_row = _row_of(rows, index, target, "--to")
     if target.position < start.position:
         raise PlanError(
-            f"CL {target.cl} landed before CL {start.cl}: that is a downgrade, and downgrades "
-            "are not planned (code never runs on an older schema than it was built for, and "
-            "down migrations drop what newer code wrote)",
+            f"CL {target.cl} landed before CL {start.cl}: that is a rollback, not an upgrade",
             where=f"--to {target.cl}",
-            fix="swap --from and --to; to go back anyway, migrate down by hand with the old "
-            "code: `rollsafe migrate --down-to VERSION`",
+            fix="plan it with `plan_rollback` (`rollsafe upgrade-plan` chooses the direction "
+            "itself)",
         )
     plan = Plan(
         start=start,

@@ -31,6 +31,11 @@ Decisions (the README repeats them):
   ``live`` cell with any undeclared migration, an ``offline`` cell with no
   migration that *declares* offline.  A migration the branch tip no longer
   has counts as offline, inferred.
+* The Rollback cell says how one goes back from this row to the previous
+  one: ``restore`` when any migration it introduces cannot be undone by a
+  down file, else ``offline`` when any is offline, else ``live``;
+  ``(inferred)`` when the deciding verdicts came from lint, not a
+  ``-- rollback:`` directive (a missing down file is never inferred).
 * A schema that goes down (the head migration deleted) opens a row of its own
   that introduces nothing, lists the removed versions and is ``offline``: a
   database already at the removed version must be migrated down by code that
@@ -54,6 +59,7 @@ if TYPE_CHECKING:
     from rollsafe.history import CodeVersion, History
 
 Compat = Literal["live", "offline"]
+RollbackMode = Literal["live", "offline", "restore"]
 
 
 class Verdict(Protocol):
@@ -65,6 +71,19 @@ class Verdict(Protocol):
 
     @property
     def compat(self) -> Compat: ...
+
+    @property
+    def inferred(self) -> bool: ...
+
+    @property
+    def reasons(self) -> tuple[str, ...]: ...
+
+
+class RollbackVerdict(Protocol):
+    """What rows need from lint's ``RollbackVerdict``: the mode, how it was decided, and why."""
+
+    @property
+    def mode(self) -> RollbackMode: ...
 
     @property
     def inferred(self) -> bool: ...
@@ -128,6 +147,10 @@ class Row:
     open: bool = False
     removed: tuple[int, ...] = ()
     baseline: int | None = None
+    #: How one goes back from this row to the previous one (None for row 0), and why.
+    rollback: RollbackMode | None = None
+    rollback_inferred: bool = False
+    rollback_reasons: tuple[str, ...] = ()
 
     @property
     def first(self) -> CodeVersion:
@@ -189,6 +212,12 @@ class Row:
             return "-"
         return f"{self.upgrade} (inferred)" if self.inferred else self.upgrade
 
+    def rollback_text(self) -> str:
+        """The Rollback cell: ``live``, ``offline (inferred)``, ``restore``; ``-`` for row 0."""
+        if self.rollback is None:
+            return "-"
+        return f"{self.rollback} (inferred)" if self.rollback_inferred else self.rollback
+
 
 def _schema_text(schema: int | None) -> str:
     return "none" if schema is None else str(schema)
@@ -221,13 +250,16 @@ def rows_from(
     baseline: int | None = None,
     released: Collection[str] | None = None,
     irreversible: Collection[int] = (),
+    rollback: Mapping[int, RollbackVerdict] | None = None,
 ) -> tuple[Row, ...]:
     """Group the CLs of ``history`` into rows of equal schema, in landing order.
 
     ``compat`` and ``notes`` are keyed by migration version (from the branch
     tip's catalogue and lint); ``released`` limits rows to those CLs (release
     records); ``irreversible`` names versions without a down file so the Notes
-    say so.  Pure: the same inputs give the same rows.
+    say so; ``rollback`` holds each version's rollback verdict (without it
+    the Rollback cell follows ``irreversible`` alone).  Pure: the same inputs
+    give the same rows.
     """
     groups = _groups(history.versions, baseline, released)
     present_in = _VersionCache(history.folder)
@@ -259,8 +291,10 @@ def rows_from(
             floor = -1 if schema is None else schema
             before = present_in(groups[index - 1][-1].migrations)
             removed = tuple(sorted(v for v in before - present if v > floor))
+        back: tuple[RollbackMode | None, bool, tuple[str, ...]] = (None, False, ())
         if rows:
             upgrade, inferred, extra = _upgrade(introduced, removed, compat)
+            back = _rollback(introduced, removed, rollback, irreversible)
         else:
             upgrade, inferred, extra = None, False, ()
         if is_baseline:
@@ -281,6 +315,9 @@ def rows_from(
                 notes=(*row_notes, *extra),
                 removed=removed,
                 baseline=baseline if is_baseline else None,
+                rollback=back[0],
+                rollback_inferred=back[1],
+                rollback_reasons=back[2],
             )
         )
     if rows and released is None:
@@ -392,6 +429,53 @@ def _upgrade(
         if reasons:
             extra.append(f"Offline inferred by lint: {'; '.join(reasons)}.")
     return "offline", not declared, tuple(extra)
+
+
+def _rollback(
+    introduced: Sequence[int],
+    removed: Sequence[int],
+    verdicts: Mapping[int, RollbackVerdict] | None,
+    irreversible: Collection[int],
+) -> tuple[RollbackMode, bool, tuple[str, ...]]:
+    """The Rollback cell of a row: the worst verdict of the migrations it introduces.
+
+    ``restore`` beats ``offline`` beats ``live``.  The reasons are those of
+    the deciding migrations, each prefixed with its version, so a plan can
+    justify its mode.  A row whose schema went down is rolled back by
+    starting the older code, which applies the removed versions again: all
+    components stop first, as for its upgrade.
+    """
+    if removed:
+        listed = ", ".join(str(v) for v in removed)
+        return (
+            "offline",
+            False,
+            (f"the older code applies migration {listed} again when it starts",),
+        )
+    found: dict[int, tuple[RollbackMode, bool, tuple[str, ...]]] = {}
+    for version in introduced:
+        verdict = verdicts.get(version) if verdicts is not None else None
+        if version in irreversible:
+            found[version] = ("restore", False, ("has no down file",))
+        elif verdict is not None:
+            found[version] = (verdict.mode, verdict.inferred, verdict.reasons)
+        elif verdicts is None:
+            found[version] = ("live", True, ())
+        else:
+            found[version] = ("offline", True, ("is not in the folder at the branch tip",))
+    if not found:
+        return "live", False, ()
+    for mode in ("restore", "offline", "live"):
+        deciding = [v for v, (m, _, _) in found.items() if m == mode]
+        if not deciding:
+            continue
+        declared = [v for v in deciding if not found[v][1]]
+        # A declared (or certain) verdict decides alone; the reasons of every
+        # migration of that mode explain it.
+        inferred = not declared if mode != "live" else any(found[v][1] for v in found)
+        reasons = tuple(f"migration {v} {reason}" for v in deciding for reason in found[v][2])
+        return mode, inferred, reasons
+    raise AssertionError("unreachable: every verdict has a mode")
 
 
 def _notes(
