@@ -198,6 +198,7 @@ def test_plan_three_rows_back_justifies_each_mode(
     assert "migration 4 adds NOT NULL column items.color (lint)" in flat
     assert "migration 3 declares `-- rollback: live` (directive)" in flat
     assert "rollback check fails the pair" in flat  # how a pair verdict proves it
+    assert "Note: CL 230 landed before CL 225 although its number is higher" in flat
     # Going on past the irreversible migration needs the backup, and says so.
     assert run(repo, "upgrade-plan", "--from", "260", "--to", "215") == 1
     text = capsys.readouterr().out

@@ -274,6 +274,13 @@ def _step_lines(step: RollbackStep, plan: RollbackPlan) -> list[str]:
     mode = f"{step.mode} (inferred)" if step.inferred else step.mode
     lines = [f"{step.number}. CL {step.version.cl} - {what} - {mode}"]
     lines += _para(_why(step, plan))
+    back, running = step.version, step.files_at
+    if back.number is not None and running.number is not None and back.number > running.number:
+        # Gerrit numbers are given at upload: going back can mean a higher number.
+        lines += _para(
+            f"Note: CL {back.cl} landed before CL {running.cl} although its number is "
+            "higher: it ships the older schema."
+        )
     new, old, target = step.files_at.cl, step.version.cl, _schema(step.schema)
     command = f"rollsafe migrate --down-to {target} --files-at {new}"
     if not step.undone and not step.reapplied:
