@@ -264,9 +264,13 @@ def test_transaction_none_marks_a_file_to_run_outside_a_transaction() -> None:
     [
         ("-- transaction: some\n", 1, "bad transaction value `some`"),
         ("-- transaction: none\n-- transaction: none\n", 2, "duplicate `transaction` directive"),
+        ("-- rollback: restore\n", 1, "bad rollback value `restore`"),
+        ("-- rollback: live\n-- rollback: offline\n", 2, "duplicate `rollback` directive"),
     ],
 )
-def test_bad_transaction_directives_name_the_line(text: str, line: int, message: str) -> None:
+def test_bad_transaction_or_rollback_value_names_the_line(
+    text: str, line: int, message: str
+) -> None:
     with pytest.raises(CatalogueError) as caught:
         parse_directives(text, file="migrations/1_a.up.sql")
     assert caught.value.line == line
@@ -280,17 +284,3 @@ def test_rollback_directive_is_read_with_its_line() -> None:
     assert (directives.rollback, directives.rollback_line) == ("live", 2)
     assert parse_directives("-- rollback: offline\nSELECT 1;\n", file="f").rollback == "offline"
     assert parse_directives("SELECT 1;\n", file="f").rollback is None
-
-
-@pytest.mark.parametrize(
-    ("text", "line", "message"),
-    [
-        ("-- rollback: restore\n", 1, "bad rollback value `restore`"),
-        ("-- rollback: live\n-- rollback: offline\n", 2, "duplicate `rollback` directive"),
-    ],
-)
-def test_bad_rollback_directives_name_the_line(text: str, line: int, message: str) -> None:
-    with pytest.raises(CatalogueError) as caught:
-        parse_directives(text, file="migrations/1_a.up.sql")
-    assert caught.value.line == line
-    assert message in str(caught.value)

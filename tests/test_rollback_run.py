@@ -28,7 +28,7 @@ from rollsafe import _git
 from rollsafe.cli import main
 from rollsafe.config import Config, load_config
 from rollsafe.engines import Database, Server
-from rollsafe.pairs import PairsRun, PairSuite, pair_line
+from rollsafe.pairs import PairsRun, PairSuite, junit_xml, pair_line, run_json
 from rollsafe.pairs._queries import parse_query_files, prepare_queries
 from rollsafe.pairs._schema import diff_schemas, snapshot_schema
 from tests.gitrepo import GitRepo, migration
@@ -309,6 +309,14 @@ def test_pair_rollback_checks_prove_and_disprove(repo: GitRepo, pg_server: Serve
     assert "new code's query CreateItem (CL 235) does not prepare on schema 3" in summaries
     assert "rollback offline: new code's" in pair_line(color)
     assert results["2->3"].step(8).status == "passed"
+    data = json.loads(json.dumps(run_json(report)))
+    assert [p["rollback"] for p in data["pairs"]] == ["restore", "live", "offline", "live"]
+    assert [p["rollback_declared"] for p in data["pairs"]] == [None, "live", None, None]
+    check = next(s for s in data["pairs"][2]["steps"] if s["step"] == 8)
+    assert check["status"] == "noted" and check["findings"][0]["kind"] == "new-query-fails-on-old"
+    junit = junit_xml(report)
+    assert "NOTE 3-&gt;4 (rollback offline): new code's query CreateItem" in junit
+    assert 'failures="0"' in junit
 
 
 def test_a_declared_live_rollback_that_does_not_hold_fails_the_pair(

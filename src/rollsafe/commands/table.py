@@ -271,19 +271,20 @@ def upgrade_plan(
                 fix="drop --offline: a rollback plan says which of its steps are offline",
             )
         back = plan_rollback(rows, first, last, allow_restore=allow_restore)
-        if fmt == "json":
-            json.dump(rollback_to_json(back), out, indent=2)
-            out.write("\n")
-        else:
-            out.write(render_rollback_text(back))
+        _print_plan(out, fmt, rollback_to_json(back), lambda: render_rollback_text(back))
         return EXIT_CHECK_FAILED if back.stopped else 0
     plan = plan_upgrade(rows, first, last, offline=offline)
+    _print_plan(out, fmt, to_json(plan), lambda: render_text(plan))
+    return 0
+
+
+def _print_plan(out: TextIO, fmt: Format, data: dict[str, object], text: Callable[[], str]) -> None:
+    """A plan as indented JSON or as its text, either way."""
     if fmt == "json":
-        json.dump(to_json(plan), out, indent=2)
+        json.dump(data, out, indent=2)
         out.write("\n")
     else:
-        out.write(render_text(plan))
-    return 0
+        out.write(text())
 
 
 def release(config: Config, cl: str, *, out: TextIO | None = None) -> int:

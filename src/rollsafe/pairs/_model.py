@@ -206,7 +206,9 @@ def pairs_from(rows: Sequence[Row]) -> tuple[Pair, ...]:
                 new_last_cl=newer.last.cl,
                 new_commit=newer.last.commit,
                 rollback=newer.rollback,
-                rollback_declared=newer.rollback is not None and not newer.rollback_inferred,
+                # A missing down file is certain, not declared: only a directive is.
+                rollback_declared=newer.rollback in ("live", "offline")
+                and not newer.rollback_inferred,
             )
         )
     return tuple(pairs)

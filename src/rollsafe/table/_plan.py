@@ -83,9 +83,7 @@ def plan_upgrade(
     With ``offline`` the plan is one offline jump, for teams that take a
     maintenance window anyway.
     """
-    index = row_index(rows)
-    start_row = _row_of(rows, index, start, "--from")
-    target_row = _row_of(rows, index, target, "--to")
+    start_row, target_row = endpoints(rows, start, target)
     if target.position < start.position:
         raise PlanError(
             f"CL {target.cl} landed before CL {start.cl}: that is a rollback, not an upgrade",
@@ -177,6 +175,12 @@ def plan_upgrade(
             steps.append(step)
         current = destination
     return dataclasses.replace(plan, steps=tuple(steps))
+
+
+def endpoints(rows: Sequence[Row], start: CodeVersion, target: CodeVersion) -> tuple[Row, Row]:
+    """The rows of a plan's ``--from`` and ``--to`` CLs, or why one has none."""
+    index = row_index(rows)
+    return _row_of(rows, index, start, "--from"), _row_of(rows, index, target, "--to")
 
 
 def _row_of(rows: Sequence[Row], index: dict[str, int], version: CodeVersion, flag: str) -> Row:

@@ -22,13 +22,14 @@ which is a decision, not a step.  Pure: rows in, a `RollbackPlan` out.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rollsafe.errors import PlanError
-from rollsafe.table._plan import _para, _row_of, _schema, _version_json, _versions
+from rollsafe.table._plan import _para, _schema, _version_json, _versions, endpoints
 from rollsafe.table._rows import RollbackMode, Row, row_index
 
 if TYPE_CHECKING:
@@ -100,9 +101,7 @@ def plan_rollback(
     allow_restore: bool = False,
 ) -> RollbackPlan:
     """Plan the way back from ``start`` to ``target`` (``target`` landed earlier)."""
-    index = row_index(rows)
-    start_row = _row_of(rows, index, start, "--from")
-    target_row = _row_of(rows, index, target, "--to")
+    start_row, target_row = endpoints(rows, start, target)
     if target.position > start.position:
         raise PlanError(
             f"CL {target.cl} landed after CL {start.cl}: that is an upgrade, not a rollback",
@@ -150,17 +149,7 @@ def plan_rollback(
 
 
 def _with(plan: RollbackPlan, steps: list[RollbackStep], cut: int) -> RollbackPlan:
-    return RollbackPlan(
-        start=plan.start,
-        start_row=plan.start_row,
-        start_schema=plan.start_schema,
-        target=plan.target,
-        target_row=plan.target_row,
-        target_schema=plan.target_schema,
-        steps=tuple(steps),
-        allow_restore=plan.allow_restore,
-        cut=cut,
-    )
+    return dataclasses.replace(plan, steps=tuple(steps), cut=cut)
 
 
 def down_versions(migrations: Mapping[str, str]) -> set[int]:
