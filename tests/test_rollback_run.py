@@ -335,3 +335,22 @@ def test_a_declared_live_rollback_that_does_not_hold_fails_the_pair(
     out = io.StringIO()
     out.write(pair_line(color))
     assert "step 8 rollback check" in out.getvalue()
+
+
+def test_tried_writes_leave_every_sequence_where_it_was(database: Database) -> None:
+    """The rollback check's writes roll back; the ids later seeds get must not move either."""
+    from rollsafe.pairs._codecheck import _restore_sequences, _sequences
+
+    with psycopg.connect(database.dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE used (id bigserial PRIMARY KEY)")
+        conn.execute("CREATE TABLE fresh (id bigserial PRIMARY KEY)")
+        conn.execute("INSERT INTO used DEFAULT VALUES")
+        before = _sequences(conn)
+        with conn.transaction(force_rollback=True):
+            conn.execute("INSERT INTO used DEFAULT VALUES")
+            conn.execute("INSERT INTO fresh DEFAULT VALUES")
+        _restore_sequences(conn, before)
+        conn.execute("INSERT INTO used DEFAULT VALUES")
+        conn.execute("INSERT INTO fresh DEFAULT VALUES")
+        assert conn.execute("SELECT max(id) FROM used").fetchone() == (2,)
+        assert conn.execute("SELECT max(id) FROM fresh").fetchone() == (1,)
