@@ -108,13 +108,58 @@ def test_parse_file_name() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["1_a.sql", "a_b.up.sql", "1_bad name.up.sql", "-1_x.up.sql", "1_a.UP.sql", "1.up.sql"],
+    ["1_a.sql", "a_b.up.sql", "-1_x.up.sql", "1_a.UP.sql", "1.up.sql", "1_a.upx.sql"],
 )
-def test_bad_file_name(name: str) -> None:
-    with pytest.raises(CatalogueError, match="malformed migration file name") as caught:
-        build(folder(**{name: "SELECT 1;\n"}))
-    assert caught.value.file == f"migrations/{name}"
-    assert caught.value.fix is not None and "<version>_<title>.up.sql" in caught.value.fix
+def test_names_golang_migrate_ignores_are_warnings_not_migrations(name: str) -> None:
+    catalogue = build(folder(**{name: "SELECT 1;\n"}))
+    assert len(catalogue) == 0
+    assert [w.file for w in catalogue.warnings] == [f"migrations/{name}"]
+    assert "golang-migrate ignores" in catalogue.warnings[0].what
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "title"),
+    [
+        ("0002_1.7.0_schema.up.sql", 2, "1.7.0_schema"),
+        ("1_x.up.txt", 1, "x"),
+        ("8_x.up.SQL", 8, "x"),
+        ("3_.up.sql", 3, ""),
+        ("4_a+b c.up.sql", 4, "a+b c"),
+        ("5_a.down.b.up.sql", 5, "a.down.b"),
+        ("6_x.up.", 6, "x"),
+    ],
+)
+def test_names_are_read_as_golang_migrates_parser_reads_them(
+    name: str, version: int, title: str
+) -> None:
+    parsed = parse_file_name(name)
+    assert parsed is not None and (parsed.version, parsed.title) == (version, title)
+    catalogue = build(folder(**{name: "SELECT 1;\n"}))
+    assert catalogue.versions == (version,) and catalogue.warnings == ()
+
+
+def test_a_version_above_bigint_is_refused_in_one_line() -> None:
+    with pytest.raises(CatalogueError, match="above 2\\^63-1") as caught:
+        build(folder(**{"1_a.up.sql": "x", "9223372036854775808_huge.up.sql": "y"}))
+    assert caught.value.file == "migrations/9223372036854775808_huge.up.sql"
+    assert build(folder(**{"9223372036854775807_max.up.sql": "y"})).head == 2**63 - 1
+
+
+def test_a_version_beyond_uint64_is_skipped_as_golang_migrate_skips_it() -> None:
+    catalogue = build(folder(**{"99999999999999999999_huge.up.sql": "y"}))
+    assert len(catalogue) == 0
+    assert "uint64" in catalogue.warnings[0].what
+
+
+def test_a_byte_order_mark_is_refused_by_catalogue_and_directives() -> None:
+    for name in ("1_a.up.sql", "1_a.down.sql"):
+        files = {"1_a.up.sql": "SELECT 1;\n", "1_a.down.sql": "SELECT 0;\n"}
+        files[name] = "\ufeff" + files[name]
+        with pytest.raises(CatalogueError, match="byte-order mark") as caught:
+            build(folder(**files))
+        assert (caught.value.file, caught.value.line) == (f"migrations/{name}", 1)
+    with pytest.raises(CatalogueError, match="byte-order mark"):
+        parse_directives("\ufeff-- compat: offline\nSELECT 1;\n", file="f.sql")
 
 
 def test_duplicate_version() -> None:
@@ -135,10 +180,10 @@ def test_down_without_up() -> None:
     assert e.value.fix is not None and "5_gone.up.sql" in e.value.fix
 
 
-def test_title_mismatch() -> None:
-    with pytest.raises(CatalogueError, match="title `other` does not match") as e:
-        build(folder(**{"6_one.up.sql": "x", "6_other.down.sql": "y"}))
-    assert e.value.file == "migrations/6_other.down.sql"
+def test_a_title_mismatch_is_a_warning_as_golang_migrate_pairs_by_version() -> None:
+    catalogue = build(folder(**{"6_one.up.sql": "x", "6_other.down.sql": "y"}))
+    assert catalogue.get(6) is not None and catalogue.get(6).down_path == "migrations/6_other.down.sql"  # type: ignore[union-attr]
+    assert [w.file for w in catalogue.warnings] == ["migrations/6_other.down.sql"]
 
 
 @pytest.mark.parametrize(
@@ -178,11 +223,6 @@ def test_directives_stop_at_the_first_statement_and_prose_is_ignored() -> None:
     assert directives.lint_ignore == frozenset({"drop-table", "rename-column"})
     assert directives.lint_ignore_line == 4
     assert directives.note is None
-
-
-def test_byte_order_mark_does_not_hide_directives() -> None:
-    directives = parse_directives("\ufeff-- compat: offline\nSELECT 1;\n", file="f.sql")
-    assert directives.compat == "offline"
 
 
 # ---------------------------------------------------------------------------

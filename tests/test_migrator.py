@@ -145,10 +145,21 @@ def test_force_sets_the_version_and_clears_dirty_without_running(database: Datab
 
 def test_a_bad_target_version_runs_nothing(database: Database) -> None:
     with Migrator(database.dsn, catalogue(THREE)) as migrator:
-        for operation in (migrator.up_to, migrator.down_to, migrator.goto, migrator.force):
+        for operation in (migrator.up_to, migrator.down_to, migrator.goto):
             with pytest.raises(UnknownVersion, match=r"version 7 is not a migration.*1, 2, 3"):
                 operation(7)
     assert tables(database) == set()
+
+
+def test_force_takes_any_version_from_minus_one_up_without_a_file(database: Database) -> None:
+    """golang-migrate's ``force V`` accepts every V >= -1, file or not."""
+    with Migrator(database.dsn, catalogue(THREE)) as migrator:
+        migrator.force(7)
+        assert state(database) == [(7, False)]
+        with pytest.raises(UnknownVersion):
+            migrator.force(-2)
+        migrator.force(None)
+    assert state(database) == []
 
 
 def test_a_dirty_database_refuses_every_move(database: Database) -> None:
@@ -299,13 +310,30 @@ def test_a_failing_non_transactional_migration_leaves_the_version_dirty(
         ),
     }
     with Migrator(database.dsn, catalogue(files)) as migrator:
-        with pytest.raises(MigrationFailed, match=r"2_index.up.sql:2: .*force") as caught:
+        # As golang-migrate: the file is one query, an implicit transaction CONCURRENTLY refuses.
+        with pytest.raises(MigrationFailed, match=r"2_index.up.sql:1: .*transaction block") as e:
             migrator.up()
-        assert caught.value.dirty
+        assert e.value.dirty
         assert migrator.status() == Status(2, True, (), False)
         with pytest.raises(DirtyDatabase):
             migrator.up()
-    # golang-migrate's protocol: what ran before the failure stays.
+    assert not rows(database, "SELECT 1 FROM pg_indexes WHERE indexname = 'machines_host_idx'")
+
+
+def test_per_statement_runs_each_statement_alone_and_keeps_what_ran(database: Database) -> None:
+    files = {
+        "1_machines.up.sql": THREE["1_machines.up.sql"],
+        "2_index.up.sql": (
+            "-- transaction: per-statement\n"
+            "CREATE INDEX CONCURRENTLY machines_host_idx ON machines (host);\n"
+            "CREATE INDEX CONCURRENTLY broken_idx ON machines (no_such_column);\n"
+        ),
+    }
+    with Migrator(database.dsn, catalogue(files)) as migrator:
+        with pytest.raises(MigrationFailed, match=r"2_index.up.sql:3: .*force") as caught:
+            migrator.up()
+        assert caught.value.dirty
+        assert migrator.status() == Status(2, True, (), False)
     assert rows(database, "SELECT 1 FROM pg_indexes WHERE indexname = 'machines_host_idx'")
 
 
@@ -338,14 +366,18 @@ def test_a_file_with_its_own_transaction_runs(database: Database) -> None:
     assert "a" in tables(database)
 
 
-def test_the_no_transaction_marker_switches_to_the_dirty_protocol(database: Database) -> None:
-    sql = "-- transaction: none\nCREATE TABLE a (id int);\nSELECT 1/0;\n"
+@pytest.mark.parametrize(("mode", "kept"), [("none", False), ("per-statement", True)])
+def test_the_no_transaction_marker_switches_to_the_dirty_protocol(
+    database: Database, mode: str, kept: bool
+) -> None:
+    sql = f"-- transaction: {mode}\nCREATE TABLE a (id int);\nSELECT 1/0;\n"
     marked = Migration(version=1, title="marked", up_path="migrations/1_marked.up.sql", up_sql=sql)
     with Migrator(database.dsn, Catalogue("migrations", (marked,))) as migrator:
         with pytest.raises(MigrationFailed, match=r"1_marked.up.sql:3: .*division by zero"):
             migrator.up()
         assert migrator.status() == Status(1, True, (), False)
-    assert "a" in tables(database), "statements before the failure committed on their own"
+    # `none` sends the file as one query (one implicit transaction), as golang-migrate.
+    assert ("a" in tables(database)) is kept
 
 
 @pytest.mark.parametrize(
@@ -446,13 +478,6 @@ def test_state_written_by_golang_migrate_is_read_and_continued(database: Databas
     assert "schema_migrations" not in tables(database)
 
 
-def test_lock_ids_match_golang_migrates_test_vectors() -> None:
-    # database/util_test.go in golang-migrate.
-    assert lock_id("database_name") == 1764327054
-    assert lock_id("database_name", "schema_name_1") == 3244152297
-    assert lock_id("database_name", "schema_name_2") == 810103531
-
-
 def test_the_migration_runs_under_golang_migrates_advisory_lock(database: Database) -> None:
     files = {
         "1_seen.up.sql": (
@@ -462,9 +487,10 @@ def test_the_migration_runs_under_golang_migrates_advisory_lock(database: Databa
     }
     with Migrator(database.dsn, catalogue(files)) as migrator:
         migrator.up()
-    assert rows(database, "SELECT key FROM seen") == [
-        (lock_id(database.name, "public", "schema_migrations"),)
-    ]
+    # Both of golang-migrate's routes (tests/interop proves the ids against golang-migrate).
+    names = (f"/{database.name}", database.name)
+    expected = sorted(lock_id(name, "public", "schema_migrations") for name in names)
+    assert sorted(key for (key,) in rows(database, "SELECT key FROM seen")) == expected
     assert rows(database, "SELECT 1 FROM pg_locks WHERE locktype = 'advisory'") == []
 
 

@@ -16,7 +16,7 @@ import select
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import pq
@@ -34,7 +34,9 @@ COCKROACH_SCHEMES = ("cockroach", "cockroachdb", "crdb-postgres")
 MASK = "***"
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^@\s]*@")
+#: The password runs from the user's colon to the *last* ``@`` of the authority, so an
+#: unencoded ``@``, ``:``, ``/`` or ``%`` in it is masked too (over-masking is safe).
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s?#]*):[^\s?#]*@")
 _KEYWORD_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s&]+)", re.I)
 
 
@@ -51,6 +53,8 @@ class Target:
     dsn: str
     shown: str
     options: Mapping[str, str] = field(default_factory=dict)
+    #: The URL's path as golang-migrate reads it (``/app``), None for a key=value DSN.
+    url_path: str | None = None
 
 
 def mask_dsn(dsn: str) -> str:
@@ -81,8 +85,24 @@ def scrub(text: str, dsn: str) -> str:
     return text
 
 
+def _libpq_keywords() -> frozenset[str]:
+    """The connection parameters libpq knows (the rest are server settings to lib/pq)."""
+    return frozenset(option.keyword.decode() for option in pq.Conninfo.get_defaults())
+
+
+def _setting(key: str, value: str) -> str:
+    """``-c key=value`` for libpq's ``options``, spaces and backslashes escaped as libpq wants."""
+    escaped = f"{key}={value}".replace("\\", "\\\\").replace(" ", "\\ ")
+    return f"-c {escaped}"
+
+
 def parse_target(dsn: str) -> Target:
-    """Accept libpq DSNs and golang-migrate URLs (``cockroach://``, ``x-*`` parameters)."""
+    """Accept libpq DSNs and golang-migrate URLs (``cockroach://``, ``x-*`` parameters).
+
+    A URL parameter libpq does not know (``search_path=app``) is, to lib/pq
+    and so to golang-migrate, a server setting sent at connection start; it
+    becomes ``-c key=value`` in libpq's ``options`` here, to the same effect.
+    """
     dsn = dsn.strip()
     if not _URL.match(dsn):
         return Target(dsn=dsn, shown=mask_dsn(dsn))
@@ -90,15 +110,24 @@ def parse_target(dsn: str) -> Target:
     scheme = "postgresql" if parts.scheme in COCKROACH_SCHEMES else parts.scheme
     options: dict[str, str] = {}
     kept: list[str] = []
+    settings: list[str] = []
+    known = _libpq_keywords()
     # Split by hand so the parameters kept stay byte for byte as the user wrote them.
     for item in parts.query.split("&") if parts.query else []:
         pairs = parse_qsl(item, keep_blank_values=True)
         if pairs and pairs[0][0].startswith("x-"):
             options[pairs[0][0]] = pairs[0][1]
+        elif pairs and pairs[0][0] == "options":
+            settings.insert(0, pairs[0][1])
+        elif pairs and pairs[0][0] not in known:
+            settings.append(_setting(*pairs[0]))
         else:
             kept.append(item)
+    if settings:
+        kept.append("options=" + quote(" ".join(settings), safe=""))
     clean = urlunsplit((scheme, parts.netloc, parts.path, "&".join(kept), parts.fragment))
-    return Target(dsn=clean, shown=mask_dsn(clean), options=options)
+    path = unquote(parts.path)
+    return Target(dsn=clean, shown=mask_dsn(clean), options=options, url_path=path)
 
 
 def connect(target: Target, *, application_name: str = "rollsafe") -> Connection:

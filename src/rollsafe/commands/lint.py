@@ -36,7 +36,7 @@ from rollsafe.lint import (
     lint_history,
     sort_findings,
 )
-from rollsafe.migrate import Catalogue, load_catalogue
+from rollsafe.migrate import Catalogue, load_catalogue, read_by_catalogue
 
 if TYPE_CHECKING:
     from rollsafe.config import Config
@@ -76,6 +76,12 @@ def lint_report(config: Config, *, history: bool = True) -> LintReport:
     except CatalogueError as exc:
         findings.append(
             Finding("bad-catalogue", "error", exc.file, exc.line, exc.what, exc.fix or "")
+        )
+    else:
+        # Names golang-migrate skips, titles it does not compare: it runs the folder anyway.
+        findings.extend(
+            Finding("bad-catalogue", "warning", w.file, None, w.what, w.fix)
+            for w in catalogue.warnings
         )
     past: History | None = None
     records: tuple[ReleaseRecord, ...] = ()
@@ -136,7 +142,7 @@ def _work_tree(config: Config, past: History) -> tuple[dict[str, str], dict[str,
     if not root.is_dir():
         return current, texts
     for entry in sorted(root.iterdir()):
-        if not entry.name.endswith(".sql") or not entry.is_file():
+        if not read_by_catalogue(entry.name) or not entry.is_file():
             continue
         path = f"{folder}/{entry.name}" if folder else entry.name
         data = _read_bytes(entry)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from rollsafe import _gitlog
 from rollsafe.history._model import PROGRESS_EVERY, ChangeKind, CodeVersion, FileChange, _Record
-from rollsafe.migrate import versions_of
+from rollsafe.migrate import read_by_catalogue, versions_of
 
 #: The kinds by name, to read them back from the cache (an unknown one is a KeyError there).
 _CHANGE_KINDS: dict[str, ChangeKind] = {
@@ -54,8 +54,9 @@ def _reviewed_on(text: bytes) -> int | None:
 
 
 def _in_folder(path: str, prefix: str) -> bool:
-    """Whether ``path`` is a ``.sql`` file directly in the folder (``prefix`` ends in ``/``)."""
-    return path.endswith(".sql") and path.startswith(prefix) and "/" not in path[len(prefix) :]
+    """Whether the catalogue reads ``path``, directly in the folder (``prefix`` ends in ``/``)."""
+    rest = path[len(prefix) :]
+    return path.startswith(prefix) and "/" not in rest and read_by_catalogue(rest)
 
 
 def _file_changes(raw: Sequence[_gitlog.RawChange], prefix: str) -> list[FileChange]:

@@ -15,18 +15,21 @@ from rollsafe._lazy import lazy_names
 if TYPE_CHECKING:
     from rollsafe.migrate._catalogue import (
         Catalogue,
+        CatalogueWarning,
         Directives,
         Migration,
         MigrationFile,
         catalogue_from_files,
         load_catalogue,
         parse_file_name,
+        read_by_catalogue,
         versions_of,
     )
     from rollsafe.migrate._migrator import Migrator, Status, lock_id
 
 __all__ = [
     "Catalogue",
+    "CatalogueWarning",
     "Directives",
     "Migration",
     "MigrationFile",
@@ -36,6 +39,7 @@ __all__ = [
     "load_catalogue",
     "lock_id",
     "parse_file_name",
+    "read_by_catalogue",
     "versions_of",
 ]
 
@@ -43,12 +47,14 @@ __getattr__, __dir__ = lazy_names(
     __name__,
     {
         "Catalogue": "._catalogue",
+        "CatalogueWarning": "._catalogue",
         "Directives": "._catalogue",
         "Migration": "._catalogue",
         "MigrationFile": "._catalogue",
         "catalogue_from_files": "._catalogue",
         "load_catalogue": "._catalogue",
         "parse_file_name": "._catalogue",
+        "read_by_catalogue": "._catalogue",
         "versions_of": "._catalogue",
         "Migrator": "._migrator",
         "Status": "._migrator",

@@ -22,16 +22,24 @@ Compat = Literal["live", "offline"]
 Rollback = Literal["live", "offline"]
 Direction = Literal["up", "down"]
 
-#: golang-migrate's file name, restricted to what DESIGN.md allows.
+#: golang-migrate's file name (``source/parse.go``: ``^([0-9]+)_(.*)\.(down|up)\.(.*)$``):
+#: any title, any extension.  ``\Z``, not ``$``: Go's ``$`` never matches before a final newline.
 FILE_NAME = re.compile(
-    r"^(?P<version>[0-9]+)_(?P<title>[A-Za-z0-9_-]+)\.(?P<direction>up|down)\.sql$"
+    r"^(?P<version>[0-9]+)_(?P<title>.*)\.(?P<direction>down|up)\.(?P<extension>.*)\Z"
 )
+#: PostgreSQL's bigint, where golang-migrate stores the version.
+MAX_VERSION = 2**63 - 1
+#: golang-migrate parses the version as a uint64 and skips a file whose version overflows it.
+_MAX_UINT64 = 2**64 - 1
 #: A directive line: ``-- key: value`` with a lower-case key right before the colon
 #: (not a URL: ``-- https://tracker/123`` is prose).
 DIRECTIVE = re.compile(r"^--\s*(?P<key>[a-z][a-z-]*):(?!//)\s*(?P<value>.*?)\s*$")
 #: Rule ids in ``-- lint: ignore``: kebab-case words.
 RULE_ID = re.compile(r"^[a-z][a-z0-9-]*$")
 KNOWN_DIRECTIVES = ("compat", "rollback", "note", "lint", "transaction")
+#: ``-- transaction:`` values: ``none`` runs the file outside a transaction block as
+#: golang-migrate does (one query); ``per-statement`` also splits it (rollsafe only).
+TRANSACTION_MODES = ("none", "per-statement")
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,9 @@ class Directives:
     #: after the migration is undone (None: inferred by lint and the pair tests).
     rollback: Rollback | None = None
     rollback_line: int | None = None
+    #: ``-- transaction: per-statement``: also send the statements one by one, which
+    #: golang-migrate never does (it sends the whole file as one query).
+    per_statement: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,11 +94,26 @@ class Migration:
 
 
 @dataclass(frozen=True)
+class CatalogueWarning:
+    """A file golang-migrate reads differently from what its name suggests, but not an error.
+
+    Why: golang-migrate skips names its parser does not match and runs up and
+    down files whose titles differ; rollsafe must read the folder the same
+    way, yet a misnamed file that never runs is worth a lint warning.
+    """
+
+    file: str
+    what: str
+    fix: str
+
+
+@dataclass(frozen=True)
 class Catalogue:
-    """All migrations of one folder, sorted by version."""
+    """All migrations of one folder, sorted by version, and what lint should warn about."""
 
     folder: str
     migrations: tuple[Migration, ...] = ()
+    warnings: tuple[CatalogueWarning, ...] = ()
 
     @property
     def versions(self) -> tuple[int, ...]:
@@ -123,29 +149,72 @@ class MigrationFile:
     direction: Direction
 
 
-def parse_file_name(name: str, *, where: str | None = None) -> MigrationFile | None:
-    """Parse a golang-migrate file name; None for files that are not SQL at all.
+def is_migration_name(name: str) -> bool:
+    """Whether golang-migrate's file source reads ``name`` (a base name) as a migration.
 
-    A ``.sql`` file that does not match ``<version>_<title>.(up|down).sql`` is
-    an error rather than silently skipped: golang-migrate would skip it too,
-    and a misnamed migration that never runs is exactly the bug to catch.
+    Its version must also fit a uint64, or golang-migrate skips the file.
+    """
+    match = FILE_NAME.match(name)
+    return match is not None and int(match["version"]) <= _MAX_UINT64
+
+
+def parse_file_name(name: str, *, where: str | None = None) -> MigrationFile | None:
+    """Parse a file name exactly as golang-migrate does; None for names it ignores.
+
+    A version golang-migrate parses but that does not fit PostgreSQL's bigint
+    (its state table's column) is an error here: golang-migrate panics or
+    fails with "bigint out of range" half-way through, so refuse it before
+    anything runs.
     """
     base = name.rsplit("/", 1)[-1]
-    if not base.endswith(".sql"):
-        return None
     match = FILE_NAME.match(base)
-    if match is None:
+    if match is None or int(match["version"]) > _MAX_UINT64:
+        return None
+    version = int(match["version"])
+    if version > MAX_VERSION:
         raise CatalogueError(
-            f"malformed migration file name `{base}`",
+            f"version {match['version']} is above 2^63-1, the largest golang-migrate's "
+            "state table (bigint) holds",
             file=where or name,
-            fix="name it <version>_<title>.up.sql or .down.sql, version a non-negative "
-            "integer and title [A-Za-z0-9_-]+",
+            fix="renumber the migration (a unix timestamp or a sequence number fits)",
         )
     return MigrationFile(
-        version=int(match["version"]),
+        version=version,
         title=match["title"],
         direction="up" if match["direction"] == "up" else "down",
     )
+
+
+def _ignored_name(path: str, base: str) -> CatalogueWarning | None:
+    """A warning for a name that looks meant as a migration but golang-migrate skips."""
+    if not base.lower().endswith(".sql"):
+        return None
+    match = FILE_NAME.match(base)
+    if match is not None:
+        what = f"version {match['version']} does not fit golang-migrate's uint64: it skips `{base}`"
+    else:
+        what = f"golang-migrate ignores `{base}`: not <version>_<title>.up|down.<extension>"
+    return CatalogueWarning(
+        file=path, what=what, fix="rename it <version>_<title>.up.sql, or move it out of the folder"
+    )
+
+
+def refuse_byte_order_mark(text: str, *, file: str) -> None:
+    """A file starting with a byte-order mark is an error, wherever it is read.
+
+    golang-migrate sends a file's bytes as they are, and PostgreSQL reads a
+    BOM as part of the first word: the migration fails in production with a
+    syntax error.  The catalogue, the directives and so the migrator all
+    refuse it here, before anything runs.
+    """
+    if text.startswith("\ufeff"):
+        raise CatalogueError(
+            "the file starts with a byte-order mark, which golang-migrate sends to "
+            "PostgreSQL (a syntax error at the first statement)",
+            file=file,
+            line=1,
+            fix="save the file as UTF-8 without a BOM",
+        )
 
 
 def parse_directives(text: str, *, file: str) -> Directives:
@@ -162,8 +231,9 @@ def parse_directives(text: str, *, file: str) -> Directives:
     ignores: set[str] = set()
     #: The line each directive stood on; a directive may appear once.
     seen: dict[str, int] = {}
-    # An editor's byte order mark would hide the first directive line.
-    for number, raw in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+    transaction = ""
+    refuse_byte_order_mark(text, file=file)
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
             continue
@@ -206,13 +276,15 @@ def parse_directives(text: str, *, file: str) -> Directives:
                 )
             rollback = "live" if value == "live" else "offline"
         elif key == "transaction":
-            if value != "none":
+            if value not in TRANSACTION_MODES:
                 raise CatalogueError(
                     f"bad transaction value `{value}`",
                     file=file,
                     line=number,
-                    fix="the only value is `none`, to run outside a transaction block",
+                    fix="use `none` (outside a transaction block, the file as one query, as "
+                    "golang-migrate) or `per-statement` (also one statement at a time)",
                 )
+            transaction = value
         elif key == "note":
             if not value:
                 raise CatalogueError(
@@ -230,6 +302,7 @@ def parse_directives(text: str, *, file: str) -> Directives:
         no_transaction="transaction" in seen,
         rollback=rollback,
         rollback_line=seen.get("rollback"),
+        per_statement=transaction == "per-statement",
     )
 
 
@@ -274,13 +347,18 @@ def catalogue_from_files(folder: str, files: Mapping[str, str]) -> Catalogue:
     prefix = folder.rstrip("/") + "/" if folder not in ("", ".") else ""
     ups: dict[int, tuple[str, MigrationFile]] = {}
     downs: dict[int, tuple[str, MigrationFile]] = {}
+    warnings: list[CatalogueWarning] = []
     for path in sorted(files):
         relative = path[len(prefix) :] if prefix and path.startswith(prefix) else path
         if "/" in relative:
             continue
         parsed = parse_file_name(relative, where=path)
         if parsed is None:
+            ignored = _ignored_name(path, relative)
+            if ignored is not None:
+                warnings.append(ignored)
             continue
+        refuse_byte_order_mark(files[path], file=path)
         table = ups if parsed.direction == "up" else downs
         if parsed.version in table:
             other = table[parsed.version][0]
@@ -293,6 +371,8 @@ def catalogue_from_files(folder: str, files: Mapping[str, str]) -> Catalogue:
     migrations: list[Migration] = []
     for version, (down_path, down) in sorted(downs.items()):
         if version not in ups:
+            # golang-migrate records such a version on the way up without running anything,
+            # then runs a down file whose up never ran: refused here (a deliberate difference).
             raise CatalogueError(
                 f"down file without an up file for version {version}",
                 file=down_path,
@@ -300,10 +380,13 @@ def catalogue_from_files(folder: str, files: Mapping[str, str]) -> Catalogue:
             )
         up_path, up = ups[version]
         if up.title != down.title:
-            raise CatalogueError(
-                f"down file title `{down.title}` does not match up file `{up_path}`",
-                file=down_path,
-                fix="rename one so both read <version>_<same title>",
+            warnings.append(
+                CatalogueWarning(
+                    file=down_path,
+                    what=f"down file title `{down.title}` differs from up file `{up_path}` "
+                    "(golang-migrate pairs them by version)",
+                    fix="rename one so both read <version>_<same title>",
+                )
             )
     for version, (up_path, up) in sorted(ups.items()):
         up_sql = files[up_path]
@@ -319,7 +402,7 @@ def catalogue_from_files(folder: str, files: Mapping[str, str]) -> Catalogue:
                 directives=parse_directives(up_sql, file=up_path),
             )
         )
-    return Catalogue(folder=folder, migrations=tuple(migrations))
+    return Catalogue(folder=folder, migrations=tuple(migrations), warnings=tuple(warnings))
 
 
 def read_text(path: Path, *, shown_as: str) -> str:
@@ -349,11 +432,20 @@ def load_catalogue(repo: Path, folder: str) -> Catalogue:
         )
     files: dict[str, str] = {}
     for entry in sorted(root.iterdir()):
-        if not entry.is_file() or not entry.name.endswith(".sql"):
+        if not entry.is_file() or not read_by_catalogue(entry.name):
             continue
         shown = f"{folder.rstrip('/')}/{entry.name}"
         files[shown] = read_text(entry, shown_as=shown)
     return catalogue_from_files(folder, files)
+
+
+def read_by_catalogue(name: str) -> bool:
+    """Whether the catalogue reads a file named ``name`` (a base name).
+
+    Migration names of any extension, and ``.sql`` names golang-migrate skips
+    (lint warns about those); history, lint and the table use the same test.
+    """
+    return is_migration_name(name) or name.lower().endswith(".sql")
 
 
 def versions_of(paths: Iterable[str], folder: str) -> set[int]:
@@ -371,6 +463,6 @@ def versions_of(paths: Iterable[str], folder: str) -> set[int]:
         if "/" in relative:
             continue
         match = FILE_NAME.match(relative)
-        if match and match["direction"] == "up":
+        if match and match["direction"] == "up" and int(match["version"]) <= MAX_VERSION:
             found.add(int(match["version"]))
     return found

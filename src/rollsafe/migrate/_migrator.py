@@ -32,9 +32,9 @@ How a file runs:
 
 from __future__ import annotations
 
+import threading
 import time
-import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
@@ -45,6 +45,7 @@ from psycopg import pq
 from rollsafe._db import (
     Connection,
     Flavor,
+    ScriptOutcome,
     ServerError,
     connect,
     decode_position,
@@ -64,17 +65,30 @@ from rollsafe.errors import (
     UnknownVersion,
 )
 from rollsafe.migrate._catalogue import Catalogue
-from rollsafe.migrate._statements import Statement, no_transaction_reason, split_statements
+from rollsafe.migrate._lock import (
+    DEFAULT_LOCK_TIMEOUT,
+    cockroach_lock_ids,
+    cockroach_lock_sql,
+    cockroach_unlock_sql,
+    lock_id,
+    postgres_lock_ids,
+    take_advisory_locks,
+)
+from rollsafe.migrate._options import TableName, table_name, url_options
+from rollsafe.migrate._statements import (
+    Statement,
+    no_transaction_reason,
+    per_statement,
+    split_statements,
+)
+
+__all__ = ["DEFAULT_TABLE", "Migrator", "Status", "lock_id"]
 
 DEFAULT_TABLE = "schema_migrations"
 
 
 #: golang-migrate's CockroachDB driver keeps its lock in this table.
 DEFAULT_LOCK_TABLE = "schema_lock"
-
-
-#: golang-migrate's ``advisoryLockIdSalt``.
-LOCK_SALT = 1486364155
 
 
 @dataclass(frozen=True)
@@ -92,15 +106,6 @@ class Status:
     ahead: bool
 
 
-def lock_id(database: str, *names: str) -> int:
-    """golang-migrate's ``GenerateAdvisoryLockId``: CRC-32 of the NUL-joined names times a salt.
-
-    The same id means a Go migrator and this one exclude each other.
-    """
-    data = b"\x00".join(name.encode() for name in (database, *names))
-    return (zlib.crc32(data) * LOCK_SALT) & 0xFFFFFFFF
-
-
 class Migrator:
     """Applies a catalogue's migrations to one database over one psycopg connection.
 
@@ -108,7 +113,10 @@ class Migrator:
     `status` holds the migration lock for its whole run, so two migrators
     never interleave, and re-reads the version after taking it.
     ``x-migrations-table`` / ``x-lock-table`` in a golang-migrate URL are
-    honoured when ``table`` / ``lock_table`` are left at their defaults.
+    honoured when ``table`` / ``lock_table`` are left at their defaults; a
+    ``table`` given in the quoted form ``"schema"."table"`` is read as
+    ``x-migrations-table-quoted`` reads it.  ``notify`` hears progress a
+    person should see (who holds the lock while this waits for it).
     """
 
     def __init__(
@@ -118,24 +126,28 @@ class Migrator:
         *,
         table: str = DEFAULT_TABLE,
         lock_table: str = DEFAULT_LOCK_TABLE,
-        lock_timeout: float = 60.0,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         self._target = parse_target(dsn)
-        options = self._target.options
-        if table == DEFAULT_TABLE and options.get("x-migrations-table"):
-            table = options["x-migrations-table"]
-        if lock_table == DEFAULT_LOCK_TABLE and options.get("x-lock-table"):
-            lock_table = options["x-lock-table"]
+        options = url_options(self._target.options)
+        name = table_name(table, quoted=table.startswith('"'))
+        if table == DEFAULT_TABLE and options.table is not None:
+            name = options.table
+        if lock_table == DEFAULT_LOCK_TABLE and options.lock_table:
+            lock_table = options.lock_table
         self.catalogue = catalogue
-        self.table = table
+        self.table = name.name if name.schema is None else f"{name.schema}.{name.name}"
         self.lock_table = lock_table
         self.lock_timeout = lock_timeout
+        self.statement_timeout = options.statement_timeout
+        self._notify = notify
+        self._table_name: TableName = name
         self._conn: Connection | None = None
         self._flavor: Flavor = "postgres"
-        self._qualified = quote_ident(table)
+        self._qualified = quote_ident(name.name)
         self._schema = ""
-        self._name = table
-        self._lock_id = 0
+        self._lock_ids: tuple[int, ...] = ()
 
     # -- connection --------------------------------------------------------------------------
 
@@ -167,6 +179,12 @@ class Migrator:
         self._connection()
         return self._flavor
 
+    @property
+    def lock_ids(self) -> tuple[int, ...]:
+        """The lock ids held while migrating (golang-migrate's two routes), ascending."""
+        self._connection()
+        return self._lock_ids
+
     def _connection(self) -> Connection:
         if self._conn is not None and not self._conn.closed:
             return self._conn
@@ -178,24 +196,24 @@ class Migrator:
             conn.close()
             raise self._database_error(exc, "cannot read the database's name") from None
         database, schema = (str(row[0]), row[1]) if row else ("", None)
+        path = self._target.url_path
         if self._flavor == "cockroach":
-            # golang-migrate's CockroachDB driver: unqualified names, lock id from the database.
-            self._qualified = quote_ident(self.table)
-            self._lock_id = lock_id(database)
+            # golang-migrate's CockroachDB driver: an unqualified name, lock id from the database.
+            self._qualified = quote_ident(self._table_name.name)
+            self._lock_ids = cockroach_lock_ids(database, url_path=path)
         else:
-            name = self.table
-            if "." in name:
-                schema, name = name.split(".", 1)
             if schema is None:
+                # golang-migrate's ErrNoSchema, even for a quoted "schema"."table".
                 conn.close()
                 raise DatabaseError(
                     "no current schema: search_path names no existing schema",
                     where=self.where,
-                    fix="create the schema, fix search_path, or give the table as schema.table",
+                    fix="create the schema or fix search_path (e.g. ?search_path=app in the URL)",
                 )
-            self._schema, self._name = str(schema), name
+            self._schema = self._table_name.schema or str(schema)
+            name = self._table_name.name
             self._qualified = f"{quote_ident(self._schema)}.{quote_ident(name)}"
-            self._lock_id = lock_id(database, self._schema, name)
+            self._lock_ids = postgres_lock_ids(database, self._schema, name, url_path=path)
         self._conn = conn
         return conn
 
@@ -235,7 +253,7 @@ class Migrator:
             row = conn.execute(
                 "SELECT count(1) FROM information_schema.tables "
                 "WHERE table_schema = %s AND table_name = %s",
-                (self._schema, self._name),
+                (self._schema, self._table_name.name),
             ).fetchone()
             if not row or row[0] == 0:
                 conn.execute(
@@ -246,8 +264,13 @@ class Migrator:
             raise self._database_error(exc, "cannot create the migration state table") from None
 
     def _state_sql(self, version: int | None, dirty: bool) -> str:
-        """SQL that leaves exactly one state row, as golang-migrate's ``SetVersion`` does."""
-        sql = f"DELETE FROM {self._qualified}"
+        """SQL that leaves exactly one state row, as golang-migrate's ``SetVersion`` does.
+
+        ``TRUNCATE`` as golang-migrate's postgres driver (a role granted what
+        golang-migrate needs has no DELETE); its CockroachDB driver deletes.
+        """
+        clear = "DELETE FROM" if self._flavor == "cockroach" else "TRUNCATE"
+        sql = f"{clear} {self._qualified}"
         if version is not None or dirty:
             number = -1 if version is None else int(version)
             sql += (
@@ -256,16 +279,21 @@ class Migrator:
             )
         return sql
 
+    def _state_error(self, error: ServerError) -> DatabaseError:
+        """The state table refused a write: the migration file is not to blame."""
+        return DatabaseError(
+            f"cannot write the migration state: {error.text}",
+            where=self.where,
+            fix=f"grant SELECT, INSERT and TRUNCATE on {self.table} to this role (what "
+            "golang-migrate needs), or connect as its owner",
+        )
+
     def _set_state(self, version: int | None, *, dirty: bool) -> None:
         conn = self._connection()
         outcome = run_script(conn, f"BEGIN;\n{self._state_sql(version, dirty)};\nCOMMIT")
         if outcome.error is not None:
             self._rollback(conn)
-            raise DatabaseError(
-                f"cannot write the migration state: {outcome.error.text}",
-                where=self.where,
-                fix="check the table's permissions",
-            )
+            raise self._state_error(outcome.error)
 
     @staticmethod
     def _rollback(conn: Connection) -> None:
@@ -278,17 +306,20 @@ class Migrator:
         if self._flavor == "cockroach":
             self._lock_cockroach(conn)
         else:
-            try:
-                conn.execute("SELECT pg_advisory_lock(%s)", (self._lock_id,))
-            except psycopg.Error as exc:
-                raise self._database_error(exc, "cannot take the migration lock") from None
+            take_advisory_locks(
+                conn,
+                self._lock_ids,
+                timeout=self.lock_timeout,
+                where=self.where,
+                notify=self._notify,
+            )
         try:
             yield
         finally:
             self._unlock(conn)
 
     def _lock_cockroach(self, conn: Connection) -> None:
-        """Take golang-migrate's lock row, waiting up to ``lock_timeout`` (golang-migrate fails)."""
+        """Take golang-migrate's lock rows, waiting up to ``lock_timeout`` (it fails at once)."""
         table = quote_ident(self.lock_table)
         try:
             conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (lock_id INT NOT NULL PRIMARY KEY)")
@@ -298,15 +329,15 @@ class Migrator:
         pause = 0.02
         while True:
             try:
-                conn.execute(f"INSERT INTO {table} (lock_id) VALUES (%s)", (self._lock_id,))
+                conn.execute(cockroach_lock_sql(self.lock_table, self._lock_ids))
                 return
             except psycopg.errors.UniqueViolation:
                 if time.monotonic() > deadline:
                     raise DatabaseError(
-                        f"another migrator has held the lock for over {self.lock_timeout:.0f} s",
+                        f"another migrator has held the lock for over {self.lock_timeout:g} s",
                         where=self.where,
-                        fix=f"wait for it; if none runs, DELETE FROM {self.lock_table} "
-                        f"WHERE lock_id = {self._lock_id}",
+                        fix=f"wait for it; if none runs, "
+                        f"{cockroach_unlock_sql(self.lock_table, self._lock_ids)}",
                     ) from None
                 time.sleep(pause)
                 pause = min(pause * 2, 0.5)
@@ -319,12 +350,10 @@ class Migrator:
         try:
             self._rollback(conn)
             if self._flavor == "cockroach":
-                conn.execute(
-                    f"DELETE FROM {quote_ident(self.lock_table)} WHERE lock_id = %s",
-                    (self._lock_id,),
-                )
+                conn.execute(cockroach_unlock_sql(self.lock_table, self._lock_ids))
             else:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (self._lock_id,))
+                for lock in reversed(self._lock_ids):
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (lock,))
         except (psycopg.Error, DatabaseError):
             # A broken connection released PostgreSQL's session lock already.  A
             # CockroachDB lock row stays, as with golang-migrate; the next migrator's
@@ -424,8 +453,16 @@ class Migrator:
             return self._apply_down(current, version)
 
     def force(self, version: int | None) -> None:
-        """Set the version and clear the dirty flag without running anything (after a repair)."""
-        self._target_version(version)
+        """Set the version and clear the dirty flag without running anything (after a repair).
+
+        Any version golang-migrate's ``force`` takes (>= -1, None being -1),
+        with or without a file: forcing a version the folder lacks is how a
+        database is aligned with migrations that are not there yet.
+        """
+        if version is not None and version < 0:
+            raise UnknownVersion(
+                version, folder=self.catalogue.folder, known=self.catalogue.versions
+            )
         with self._locked():
             self._ensure_table()
             self._set_state(version, dirty=False)
@@ -469,35 +506,57 @@ class Migrator:
         else:
             self._run_dirty_first(file, sql, new_version)
 
+    def _script(self, conn: Connection, sql: str) -> ScriptOutcome:
+        """Run ``sql`` as one query, cancelled after ``x-statement-timeout`` as golang-migrate's."""
+        if self.statement_timeout is None:
+            return run_script(conn, sql)
+        timer = threading.Timer(self.statement_timeout, conn.cancel_safe)
+        timer.start()
+        try:
+            return run_script(conn, sql)
+        finally:
+            timer.cancel()
+
     def _run_in_transaction(self, file: str, sql: str, new_version: int | None) -> None:
         """One round trip: the file and the version change commit together, or neither does."""
         conn = self._connection()
         prefix = "BEGIN;\n"
         script = f"{prefix}{sql}\n;\n{self._state_sql(new_version, False)};\nCOMMIT"
-        outcome = run_script(conn, script)
+        outcome = self._script(conn, script)
         if outcome.error is None:
             return
         self._rollback(conn)
-        # Result 0 is BEGIN, so statement i of the file is result i + 1.
-        raise self._failure(file, sql, outcome.completed - 1, outcome.error, len(prefix), False)
+        statements = split_statements(sql)
+        # Result 0 is BEGIN, so statement i of the file is result i + 1; past the file's
+        # statements comes the version change, which a privilege error may refuse.
+        index = outcome.completed - 1
+        if statements is not None and index >= len(statements):
+            raise self._state_error(outcome.error)
+        raise self._failure(file, sql, index, outcome.error, len(prefix), False)
 
     def _run_dirty_first(self, file: str, sql: str, new_version: int | None) -> None:
-        """golang-migrate's protocol: dirty, run statement by statement, clean."""
+        """golang-migrate's protocol: dirty, run the file, clean.
+
+        Like golang-migrate, the file goes as one query (PostgreSQL runs a
+        multi-statement query as one implicit transaction, where two
+        ``CREATE INDEX CONCURRENTLY`` fail); ``-- transaction: per-statement``
+        sends the statements one at a time instead.
+        """
         conn = self._connection()
         self._set_state(new_version, dirty=True)
         statements = split_statements(sql)
-        pieces = statements if statements is not None else (Statement(sql, 0, 1),)
+        one_by_one = statements is not None and per_statement(sql)
+        pieces = statements if one_by_one and statements is not None else (Statement(sql, 0, 1),)
         for index, statement in enumerate(pieces):
             if not statement.text.strip():
                 continue
-            outcome = run_script(conn, statement.text)
+            outcome = self._script(conn, statement.text)
             if outcome.error is not None:
                 self._rollback(conn)
-                whole = statements is None
                 raise self._failure(
                     file,
                     sql,
-                    -1 if whole else index,
+                    index if one_by_one else outcome.completed,
                     outcome.error,
                     -statement.start,
                     True,

@@ -22,7 +22,7 @@ from rollsafe._db import (
 )
 
 #: The marker that forces golang-migrate's non-transactional protocol for a file.
-NO_TRANSACTION = re.compile(r"^--\s*transaction:\s*none\s*$", re.I)
+NO_TRANSACTION = re.compile(r"^--\s*transaction:\s*(?P<mode>none|per-statement)\s*$", re.I)
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,29 @@ def _reason(kind: str, node: dict[str, Any]) -> str | None:
     }.get(kind)
 
 
+def _declared_mode(sql: str) -> str | None:
+    """The ``-- transaction:`` value in the comment block at the top of ``sql``, if any."""
+    for raw in sql.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("--"):
+            break
+        match = NO_TRANSACTION.match(line)
+        if match:
+            return match["mode"].lower()
+    return None
+
+
+def per_statement(sql: str) -> bool:
+    """Whether the file asks to be sent one statement at a time (``-- transaction: per-statement``).
+
+    golang-migrate always sends a file as one query; splitting is rollsafe's
+    opt-in for files that production runs with rollsafe.
+    """
+    return _declared_mode(sql) == "per-statement"
+
+
 @functools.lru_cache(maxsize=4096)
 def no_transaction_reason(sql: str) -> str | None:
     """Why ``sql`` must run outside a transaction block, or None when one transaction fits.
@@ -141,14 +164,9 @@ def no_transaction_reason(sql: str) -> str | None:
     A file pglast cannot parse runs in a transaction: the server then
     reports the syntax error with the previous version left clean.
     """
-    for raw in sql.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        if not line.startswith("--"):
-            break
-        if NO_TRANSACTION.match(line):
-            return "the file declares `-- transaction: none`"
+    mode = _declared_mode(sql)
+    if mode is not None:
+        return f"the file declares `-- transaction: {mode}`"
     try:
         tree = json.loads(pg_parser.parse_sql_json(sql))
     except pg_parser.ParseError:

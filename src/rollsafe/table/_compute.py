@@ -65,8 +65,9 @@ def compute(config: Config, *, progress: Callable[[int], None] | None = None) ->
     from rollsafe.lint import compat_of, rollback_of
 
     history = read_history(config, progress=progress)
-    pattern = "*.sql" if history.folder in ("", ".") else f"{history.folder}/*.sql"
-    files = _git.files_at(config.repo, history.tip, [pattern])
+    base = "" if history.folder in ("", ".") else f"{history.folder}/"
+    patterns = [f"{base}*.up.*", f"{base}*.down.*", f"{base}*.sql"]
+    files = _git.files_at(config.repo, history.tip, patterns)
     catalogue = catalogue_from_files(history.folder, files)
     compat = {m.version: compat_of(m) for m in catalogue}
     rollback = {m.version: rollback_of(m) for m in catalogue}
