@@ -182,7 +182,8 @@ def test_down_without_up() -> None:
 
 def test_a_title_mismatch_is_a_warning_as_golang_migrate_pairs_by_version() -> None:
     catalogue = build(folder(**{"6_one.up.sql": "x", "6_other.down.sql": "y"}))
-    assert catalogue.get(6) is not None and catalogue.get(6).down_path == "migrations/6_other.down.sql"  # type: ignore[union-attr]
+    migration = catalogue.get(6)
+    assert migration is not None and migration.down_path == "migrations/6_other.down.sql"
     assert [w.file for w in catalogue.warnings] == ["migrations/6_other.down.sql"]
 
 

@@ -85,6 +85,17 @@ def _version(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    """A duration in seconds (``--lock-timeout``), 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    return value
+
+
 # -- flags every command takes ------------------------------------------------------------------
 
 REPO = Flag("repo", "the git repository (default: here)", metavar="PATH")
@@ -260,6 +271,14 @@ COMMANDS = (
                 "strict",
                 "fail when the database is newer than this code's newest migration",
                 switch=True,
+            ),
+            Flag(
+                "lock-timeout",
+                "give up when another migrator holds the lock this long (default: 15, "
+                "golang-migrate's)",
+                metavar="SECONDS",
+                default="15",
+                convert=_seconds,
             ),
             Flag(
                 "files-at",

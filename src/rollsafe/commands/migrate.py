@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TextIO
 
@@ -47,14 +48,21 @@ class MigrateResult:
     files_at: str | None = None  # the CL whose migration files ran (None: the work tree)
 
 
+#: PostgreSQL's bigint, golang-migrate's version column.
+MAX_VERSION = 2**63 - 1
+#: golang-migrate's ``DefaultLockTimeout``, in seconds (`rollsafe.migrate._lock`, repeated
+#: so that parsing flags imports no driver).
+DEFAULT_LOCK_TIMEOUT = 15.0
+
+
 def parse_version(text: str, *, allow_none: bool = True) -> int | None:
     """A version from the command line: an integer >= 0, or ``none`` where allowed."""
     value = text.strip().lower()
     if allow_none and value in NO_VERSION:
         return None
-    if value.isdigit():
+    if value.isdigit() and int(value) <= MAX_VERSION:
         return int(value)
-    accepted = "an integer >= 0" + (" or `none`" if allow_none else "")
+    accepted = "an integer from 0 to 2^63-1" + (" or `none`" if allow_none else "")
     raise ConfigError(f"bad version `{text}`", fix=f"give {accepted}")
 
 
@@ -77,11 +85,14 @@ def run_migrate(
     version: int | None = None,
     strict: bool = False,
     files_at: str | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    notify: Callable[[str], None] | None = None,
 ) -> MigrateResult:
     """Move the database per ``action``; raises a `RollsafeError` for anything wrong.
 
     ``files_at`` runs the migration files as they were at that CL (git
     blobs of the release branch's history) instead of the work tree's.
+    ``notify`` hears what a person waiting should know (who holds the lock).
     """
     from rollsafe._db import mask_dsn
     from rollsafe.migrate import load_catalogue
@@ -93,8 +104,11 @@ def run_migrate(
     else:
         shown, catalogue = catalogue_at(config, files_at)
     changed: tuple[int, ...] = ()
+    if action == "force" and version is not None and version not in catalogue and notify:
+        notify(f"no migration file has version {version}: forced all the same, as golang-migrate")
+    session = _Session(config, url, catalogue, lock_timeout, notify)
     try:
-        changed, status = _run(config, url, catalogue, action, version, strict)
+        changed, status = _run(session, action, version, strict)
     except IrreversibleMigration as exc:
         if shown is None:
             raise
@@ -118,29 +132,40 @@ def catalogue_at(config: Config, cl: str) -> tuple[str, Catalogue]:
     """
     from rollsafe import _git
     from rollsafe.history import read_history
-    from rollsafe.migrate import catalogue_from_files
+    from rollsafe.migrate import catalogue_from_files, file_patterns
 
     history = read_history(config)
     version = history.find(cl)
     folder = config.migrations.strip("/")
-    pattern = "*.sql" if folder in ("", ".") else f"{folder}/*.sql"
-    files = _git.files_at(config.repo, version.commit, [pattern])
+    files = _git.files_at(config.repo, version.commit, file_patterns(folder))
     return version.cl, catalogue_from_files(folder, files)
 
 
+@dataclass(frozen=True)
+class _Session:
+    """What one migrator session needs besides the operation."""
+
+    config: Config
+    url: str
+    catalogue: Catalogue
+    lock_timeout: float
+    notify: Callable[[str], None] | None
+
+
 def _run(
-    config: Config,
-    url: str,
-    catalogue: Catalogue,
-    action: Action,
-    version: int | None,
-    strict: bool,
+    session: _Session, action: Action, version: int | None, strict: bool
 ) -> tuple[tuple[int, ...], Status]:
     """One migrator session: the versions changed and the state after it."""
     from rollsafe.migrate import Migrator
 
     changed: tuple[int, ...] = ()
-    with Migrator(url, catalogue, table=config.migrations_table) as migrator:
+    with Migrator(
+        session.url,
+        session.catalogue,
+        table=session.config.migrations_table,
+        lock_timeout=session.lock_timeout,
+        notify=session.notify,
+    ) as migrator:
         if action == "up":
             changed = migrator.up(strict=strict)
         elif action == "to":
@@ -197,11 +222,26 @@ def migrate(
     files_at: str | None = None,
     fmt: Format = "text",
     out: TextIO | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> int:
-    """Run `run_migrate` and print the outcome; returns the exit code (0)."""
+    """Run `run_migrate` and print the outcome; returns the exit code (0).
+
+    Waiting notes (who holds the lock) go to stderr as they happen.
+    """
     stream = out if out is not None else sys.stdout
+
+    def notify(line: str) -> None:
+        print(f"rollsafe: {line}", file=sys.stderr, flush=True)
+
     result = run_migrate(
-        config, dsn, action=action, version=version, strict=strict, files_at=files_at
+        config,
+        dsn,
+        action=action,
+        version=version,
+        strict=strict,
+        files_at=files_at,
+        lock_timeout=lock_timeout,
+        notify=notify,
     )
     if fmt == "json":
         payload = {
@@ -242,4 +282,5 @@ def handle_migrate(config: Config, args: argparse.Namespace) -> int:
         strict=args.strict,
         files_at=args.files_at,
         fmt=args.fmt,
+        lock_timeout=float(args.lock_timeout),  # invoke hands the default over as text
     )

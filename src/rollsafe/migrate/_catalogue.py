@@ -448,6 +448,12 @@ def read_by_catalogue(name: str) -> bool:
     return is_migration_name(name) or name.lower().endswith(".sql")
 
 
+def file_patterns(folder: str) -> list[str]:
+    """Globs (for `rollsafe._git.files_at`) that cover every file the catalogue reads."""
+    base = "" if folder in ("", ".") else f"{folder.rstrip('/')}/"
+    return [f"{base}*.up.*", f"{base}*.down.*", f"{base}*.sql", f"{base}*.SQL"]
+
+
 def versions_of(paths: Iterable[str], folder: str) -> set[int]:
     """Versions of the up files among ``paths`` directly in ``folder`` (no error on junk).
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from rollsafe import _git
 from rollsafe.config import Config
 from rollsafe.history import History, ReleaseRecord, load_records, read_history
-from rollsafe.migrate import Catalogue, catalogue_from_files
+from rollsafe.migrate import Catalogue, catalogue_from_files, file_patterns
 from rollsafe.table._rows import RollbackVerdict, Row, Verdict, rows_from
 
 
@@ -65,9 +65,7 @@ def compute(config: Config, *, progress: Callable[[int], None] | None = None) ->
     from rollsafe.lint import compat_of, rollback_of
 
     history = read_history(config, progress=progress)
-    base = "" if history.folder in ("", ".") else f"{history.folder}/"
-    patterns = [f"{base}*.up.*", f"{base}*.down.*", f"{base}*.sql"]
-    files = _git.files_at(config.repo, history.tip, patterns)
+    files = _git.files_at(config.repo, history.tip, file_patterns(history.folder))
     catalogue = catalogue_from_files(history.folder, files)
     compat = {m.version: compat_of(m) for m in catalogue}
     rollback = {m.version: rollback_of(m) for m in catalogue}
