@@ -47,7 +47,7 @@ def golang_migrate() -> Path:
     return path
 
 
-def go_url(db: Database, path: bool = True, **params: str) -> str:
+def go_url(db: Database, *, path: bool = True, params: dict[str, str] | None = None) -> str:
     """The golang-migrate URL of ``db`` (lib/pq: a socket folder goes in ``host``).
 
     ``path=False`` names the database in the query instead, so golang-migrate
@@ -57,7 +57,7 @@ def go_url(db: Database, path: bool = True, **params: str) -> str:
     query = {"host": str(info["host"]), "port": str(info.get("port", 5432)), "sslmode": "disable"}
     if not path:
         query["dbname"] = db.name
-    query.update(params)
+    query.update(params or {})
     where = f"/{quote(db.name)}" if path else ""
     return f"postgres://{info.get('user', 'postgres')}@{where}?{urlencode(query, quote_via=quote)}"
 

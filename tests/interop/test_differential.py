@@ -14,7 +14,7 @@ from tests.interop.conftest import Tools, execute, go_url, rows, schema, state
 THREE = {
     "1_machines.up.sql": "CREATE TABLE machines (id bigint PRIMARY KEY, host text);\n",
     "1_machines.down.sql": "DROP TABLE machines;\n",
-    "2_sessions.up.sql": "CREATE TABLE sessions (id bigint);\nCREATE INDEX s_id ON sessions (id);\n",
+    "2_sessions.up.sql": "CREATE TABLE sessions (id bigint);\nCREATE INDEX s ON sessions (id);\n",
     "2_sessions.down.sql": "DROP TABLE sessions;\n",
     "3_notes.up.sql": "ALTER TABLE machines ADD COLUMN note text;\n",
     "3_notes.down.sql": "ALTER TABLE machines DROP COLUMN note;\n",
@@ -162,8 +162,8 @@ def test_url_options_name_the_same_table(
     go_db, rs_db = twin
     for db in twin:
         execute(db, "CREATE SCHEMA app")
-    go = tools.go(go_url(go_db, **params), "up")
-    ours = tools.rollsafe(go_url(rs_db, **params), "up")
+    go = tools.go(go_url(go_db, params=params), "up")
+    ours = tools.rollsafe(go_url(rs_db, params=params), "up")
     assert go.ok and ours.ok, (go.message, ours.message)
     assert state(go_db, table) == state(rs_db, table) == [(3, False)]
     assert schema(go_db) == schema(rs_db)
@@ -174,15 +174,15 @@ def test_statement_timeout_stops_a_slow_file_in_both(
 ) -> None:
     tools.write({"1_slow.up.sql": "SELECT pg_sleep(5);\n"})
     go_db, rs_db = twin
-    go = tools.go(go_url(go_db, **{"x-statement-timeout": "200"}), "up")
-    ours = tools.rollsafe(go_url(rs_db, **{"x-statement-timeout": "200"}), "up")
+    go = tools.go(go_url(go_db, params={"x-statement-timeout": "200"}), "up")
+    ours = tools.rollsafe(go_url(rs_db, params={"x-statement-timeout": "200"}), "up")
     assert not go.ok and not ours.ok
     assert "cancel" in go.message and "cancel" in ours.message
 
 
 def test_multi_statement_mode_is_refused_in_one_line(tools: Tools, database: Database) -> None:
     tools.write(THREE)
-    ours = tools.rollsafe(go_url(database, **{"x-multi-statement": "true"}), "up")
+    ours = tools.rollsafe(go_url(database, params={"x-multi-statement": "true"}), "up")
     assert not ours.ok and "x-multi-statement=true is not supported" in ours.message
     assert "\n" not in ours.message
 
