@@ -235,11 +235,19 @@ def test_json_output(repo: GitRepo) -> None:
 
 
 def test_bad_catalogue_is_one_clean_finding(repo: GitRepo) -> None:
-    repo.write({"migrations/3-oops.up.sql": "SELECT 1;"})
+    repo.write({"migrations/3_oops.down.sql": "SELECT 1;"})
     code, text = run(config_of(repo))
     assert code == EXIT_CHECK_FAILED
-    assert "bad-catalogue  malformed migration file name `3-oops.up.sql`" in text
+    assert "bad-catalogue  down file without an up file for version 3" in text
     assert "Traceback" not in text
+
+
+def test_a_name_golang_migrate_ignores_is_a_bad_catalogue_warning(repo: GitRepo) -> None:
+    repo.write({"migrations/3-oops.up.sql": "SELECT 1;"})
+    code, text = run(config_of(repo))
+    assert code == 0
+    assert "bad-catalogue  golang-migrate ignores `3-oops.up.sql`" in text
+    assert run(config_of(repo), strict=True)[0] == EXIT_CHECK_FAILED
 
 
 def test_not_a_git_repository_reports_history_unless_skipped(tmp_path: Path) -> None:

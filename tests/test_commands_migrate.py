@@ -72,6 +72,14 @@ def url_of(db: Database, **query: str) -> str:
             "postgresql://db/app?user=alice&password=***&sslmode=require",
         ),
         ("postgresql://alice@db/app", "postgresql://alice@db/app"),
+        # Unencoded odd characters: everything up to the authority's last `@` is masked.
+        ("postgresql://app:p@ss-XYZ@host/db", "postgresql://app:***@host/db"),
+        ("postgresql://app:a:b@host:5432/db", "postgresql://app:***@host:5432/db"),
+        (
+            "postgresql://app:a/b@c@host/db?sslmode=disable",
+            "postgresql://app:***@host/db?sslmode=disable",
+        ),
+        ("postgresql://app:100%@host/db", "postgresql://app:***@host/db"),
     ],
 )
 def test_passwords_are_masked_in_every_dsn_form(dsn: str, shown: str) -> None:
@@ -102,7 +110,7 @@ def test_versions_on_the_command_line() -> None:
     assert parse_version("-1") is None
     with pytest.raises(ConfigError, match="bad version `abc`"):
         parse_version("abc")
-    with pytest.raises(ConfigError, match="integer >= 0"):
+    with pytest.raises(ConfigError, match="an integer from 0 to 2\\^63-1"):
         parse_version("none", allow_none=False)
 
 

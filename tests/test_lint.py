@@ -420,7 +420,8 @@ def test_down_file_undoing_its_up_file_is_quiet() -> None:
         "DROP TABLE scratch;\n"
         "DROP TYPE kind;\n"
     )
-    assert lint_migration(migration(up, down=down)) == ()
+    header = "-- lint: ignore golang-migrate-one-query\n"
+    assert lint_migration(migration(up, down=down, header=header)) == ()
 
 
 def test_down_file_breaking_more_than_its_up_created() -> None:
@@ -550,3 +551,23 @@ def test_rollback_reasons_name_what_new_code_depends_on() -> None:
     # A column added NOT NULL to a table created in the same file is part of that table.
     both = "CREATE TABLE tags (id bigint);\nALTER TABLE tags ADD COLUMN t text NOT NULL;"
     assert rollback_of(migration(both)).reasons == ("creates tags",)
+
+
+@pytest.mark.parametrize(
+    ("sql", "line"),
+    [
+        ("CREATE TABLE t (id int);\nCREATE INDEX CONCURRENTLY i ON t (id);\n", 2),
+        ("-- transaction: per-statement\nSELECT 1;\nVACUUM t;\n", 3),
+        ("CREATE INDEX CONCURRENTLY i ON t (id);\n", None),
+        ("BEGIN;\nCREATE TABLE t (id int);\nCOMMIT;\n", None),
+    ],
+)
+def test_lint_warns_where_golang_migrates_one_query_fails(sql: str, line: int | None) -> None:
+    found = [
+        f
+        for f in lint_migration(migration(sql, header="-- compat: live\n"))
+        if f.rule == "golang-migrate-one-query"
+    ]
+    assert [(f.severity, f.line) for f in found] == (
+        [] if line is None else [("warning", line + 1)]
+    )

@@ -142,6 +142,14 @@ RULES: Mapping[str, Rule] = _rules(
         "move the ALTER TYPE ... ADD VALUE into its own, earlier migration",
     ),
     Rule(
+        "golang-migrate-one-query",
+        "file",
+        "warning",
+        "golang-migrate sends the file as one query, which PostgreSQL runs as one implicit "
+        "transaction, where this statement is refused: the migration fails in production",
+        "move the statement to a migration file of its own",
+    ),
+    Rule(
         "not-analysed",
         "risky",
         "warning",

@@ -51,7 +51,7 @@ from rollsafe.lint._registry import (
 )
 from rollsafe.lint._sql import analyse
 from rollsafe.lint._sqlparse import Analysis, Hit
-from rollsafe.migrate import Catalogue, Migration
+from rollsafe.migrate import Catalogue, Migration, one_query_refusal
 
 if TYPE_CHECKING:
     from rollsafe.history import History
@@ -189,6 +189,24 @@ def _finding(rule_id: str, severity: Severity, file: str, hit: Hit, suffix: str 
     return Finding(rule_id, severity, file, hit.line, message, rule.fix)
 
 
+def _one_query_findings(migration: Migration) -> list[Finding]:
+    """Where golang-migrate's one-query run of a file fails (`one_query_refusal`)."""
+    rule = RULES["golang-migrate-one-query"]
+    if rule.id in migration.directives.lint_ignore:
+        return []
+    findings: list[Finding] = []
+    for path, sql in (
+        (migration.up_path, migration.up_sql),
+        (migration.down_path, migration.down_sql),
+    ):
+        refusal = one_query_refusal(sql) if path is not None and sql is not None else None
+        if path is not None and refusal is not None:
+            line, kind = refusal
+            message = f"{kind} among other statements: {rule.why}"
+            findings.append(Finding(rule.id, "warning", path, line, message, rule.fix))
+    return findings
+
+
 def lint_migration(migration: Migration) -> tuple[Finding, ...]:
     """Every file finding of one migration: its up and down SQL and its directives."""
     directives = migration.directives
@@ -230,6 +248,7 @@ def lint_migration(migration: Migration) -> tuple[Finding, ...]:
                 )
             )
     findings.extend(_dialect_findings(migration))
+    findings.extend(_one_query_findings(migration))
     if migration.down_path is not None and migration.down_sql is not None:
         for hit in analyse(migration.down_sql).hits:
             if hit.rule in ignored or hit.subject in up.created:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         versions_of,
     )
     from rollsafe.migrate._migrator import Migrator, Status, lock_id
+    from rollsafe.migrate._statements import one_query_refusal
 
 __all__ = [
     "Catalogue",
@@ -40,6 +41,7 @@ __all__ = [
     "file_patterns",
     "load_catalogue",
     "lock_id",
+    "one_query_refusal",
     "parse_file_name",
     "read_by_catalogue",
     "versions_of",
@@ -62,5 +64,6 @@ __getattr__, __dir__ = lazy_names(
         "Migrator": "._migrator",
         "Status": "._migrator",
         "lock_id": "._migrator",
+        "one_query_refusal": "._statements",
     },
 )

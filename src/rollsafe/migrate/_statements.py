@@ -177,3 +177,21 @@ def no_transaction_reason(sql: str) -> str | None:
             if reason:
                 return reason
     return None
+
+
+def one_query_refusal(sql: str) -> tuple[int, str] | None:
+    """Where golang-migrate's way of running ``sql`` fails: the line and the statement kind.
+
+    golang-migrate sends a file as one query, which PostgreSQL runs as one
+    implicit transaction; a statement refused inside a transaction block
+    (``CREATE INDEX CONCURRENTLY``) then fails unless it is the file's only
+    statement.  None when the file runs that way.
+    """
+    statements = split_statements(sql)
+    if statements is None or len([s for s in statements if s.text.strip()]) < 2:
+        return None
+    for statement in statements:
+        reason = no_transaction_reason(statement.text)
+        if reason is not None and not reason.startswith("the file"):
+            return statement.line, reason
+    return None
