@@ -221,3 +221,12 @@ def test_the_console_script_masks_the_password(repo: Path) -> None:
     )
     assert done.returncode == 2
     assert len(done.stderr.splitlines()) == 1 and PASSWORD not in done.stderr + done.stdout
+
+
+def test_url_parameters_libpq_does_not_know_become_server_settings() -> None:
+    """lib/pq sends unknown URL parameters as run-time settings; libpq's `options` does the same."""
+    target = parse_target("postgres://u@h/db?search_path=app%20x,public&sslmode=disable&x-a=1")
+    assert target.dsn == (
+        "postgres://u@h/db?sslmode=disable&options=-c%20search_path%3Dapp%5C%20x%2Cpublic"
+    )
+    assert target.options == {"x-a": "1"} and target.url_path == "/db"

@@ -94,6 +94,46 @@ def cockroach_unlock_sql(lock_table: str, ids: Iterable[int]) -> str:
     return f"DELETE FROM {quote_ident(lock_table)} WHERE lock_id IN ({listed})"
 
 
+def take_cockroach_locks(
+    conn: Connection, lock_table: str, ids: Iterable[int], *, timeout: float, where: str
+) -> None:
+    """Take golang-migrate's CockroachDB lock rows, retrying up to ``timeout`` seconds.
+
+    golang-migrate fails at once when a row exists; waiting a while, as on
+    PostgreSQL, serves a release engineer better.  A row left by a crashed
+    migrator stays until deleted: the timeout error says how.
+    """
+    ids = tuple(ids)
+    try:
+        table = quote_ident(lock_table)
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (lock_id INT NOT NULL PRIMARY KEY)")
+    except psycopg.Error as exc:
+        raise DatabaseError(
+            f"cannot create the lock table: {exc}", where=where, fix="check the role's privileges"
+        ) from None
+    deadline = time.monotonic() + timeout
+    pause = 0.02
+    while True:
+        try:
+            conn.execute(cockroach_lock_sql(lock_table, ids))
+            return
+        except psycopg.errors.UniqueViolation:
+            if time.monotonic() > deadline:
+                raise DatabaseError(
+                    f"another migrator has held the lock for over {timeout:g} s",
+                    where=where,
+                    fix=f"wait for it; if none runs, {cockroach_unlock_sql(lock_table, ids)}",
+                ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+        except psycopg.Error as exc:
+            raise DatabaseError(
+                f"cannot take the migration lock: {exc}",
+                where=where,
+                fix="check the database's log and permissions",
+            ) from None
+
+
 _HOLDER = """
 SELECT a.pid, coalesce(a.usename, ''), coalesce(a.application_name, ''),
        coalesce(host(a.client_addr), 'local socket'), coalesce(a.state, ''),

@@ -26,14 +26,15 @@ How a file runs:
   or declared with a ``-- transaction: none`` line in the comment block at
   the top — and every migration on CockroachDB (which commits DDL on its
   own) follow golang-migrate's protocol: the version is marked dirty, the
-  statements run one by one in autocommit, then the version is marked clean;
-  a failure leaves it dirty until `Migrator.force`.
+  whole file is sent as one query (as golang-migrate sends it; PostgreSQL
+  runs it as one implicit transaction), then the version is marked clean; a
+  failure leaves it dirty until `Migrator.force`.  ``-- transaction:
+  per-statement`` sends the statements one at a time instead.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,11 +69,11 @@ from rollsafe.migrate._catalogue import Catalogue
 from rollsafe.migrate._lock import (
     DEFAULT_LOCK_TIMEOUT,
     cockroach_lock_ids,
-    cockroach_lock_sql,
     cockroach_unlock_sql,
     lock_id,
     postgres_lock_ids,
     take_advisory_locks,
+    take_cockroach_locks,
 )
 from rollsafe.migrate._options import TableName, table_name, url_options
 from rollsafe.migrate._statements import (
@@ -304,7 +305,9 @@ class Migrator:
     def _locked(self) -> Iterator[None]:
         conn = self._connection()
         if self._flavor == "cockroach":
-            self._lock_cockroach(conn)
+            take_cockroach_locks(
+                conn, self.lock_table, self._lock_ids, timeout=self.lock_timeout, where=self.where
+            )
         else:
             take_advisory_locks(
                 conn,
@@ -317,32 +320,6 @@ class Migrator:
             yield
         finally:
             self._unlock(conn)
-
-    def _lock_cockroach(self, conn: Connection) -> None:
-        """Take golang-migrate's lock rows, waiting up to ``lock_timeout`` (it fails at once)."""
-        table = quote_ident(self.lock_table)
-        try:
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (lock_id INT NOT NULL PRIMARY KEY)")
-        except psycopg.Error as exc:
-            raise self._database_error(exc, "cannot create the lock table") from None
-        deadline = time.monotonic() + self.lock_timeout
-        pause = 0.02
-        while True:
-            try:
-                conn.execute(cockroach_lock_sql(self.lock_table, self._lock_ids))
-                return
-            except psycopg.errors.UniqueViolation:
-                if time.monotonic() > deadline:
-                    raise DatabaseError(
-                        f"another migrator has held the lock for over {self.lock_timeout:g} s",
-                        where=self.where,
-                        fix=f"wait for it; if none runs, "
-                        f"{cockroach_unlock_sql(self.lock_table, self._lock_ids)}",
-                    ) from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.5)
-            except psycopg.Error as exc:
-                raise self._database_error(exc, "cannot take the migration lock") from None
 
     def _unlock(self, conn: Connection) -> None:
         if conn.closed:
