@@ -1,6 +1,7 @@
 """How a migration file is run: its statements, and whether it can run in a transaction block.
 
 Why: golang-migrate's way of running a file decides what production sees;
+lint asks the same questions, so nothing here loads the database driver.
 the migrator needs the statement boundaries (to name the failing line) and
 the statements PostgreSQL refuses inside a transaction block.
 """
@@ -16,10 +17,6 @@ from typing import Any
 
 import pglast
 from pglast import parser as pg_parser
-
-from rollsafe._db import (
-    line_of,
-)
 
 #: The marker that forces golang-migrate's non-transactional protocol for a file.
 NO_TRANSACTION = re.compile(r"^--\s*transaction:\s*(?P<mode>none|per-statement)\s*$", re.I)
@@ -77,7 +74,9 @@ def split_statements(sql: str) -> tuple[Statement, ...] | None:
         statements = []
         for part in slices:
             start = _skip_comments(sql, part.start, part.stop)
-            statements.append(Statement(sql[start : part.stop], start, line_of(sql, start)))
+            statements.append(
+                Statement(sql[start : part.stop], start, sql.count("\n", 0, start) + 1)
+            )
         return tuple(statements)
     return None
 
