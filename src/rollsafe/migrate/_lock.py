@@ -127,11 +127,7 @@ def take_cockroach_locks(
             time.sleep(pause)
             pause = min(pause * 2, 0.5)
         except psycopg.Error as exc:
-            raise DatabaseError(
-                f"cannot take the migration lock: {exc}",
-                where=where,
-                fix="check the database's log and permissions",
-            ) from None
+            raise _lock_error(exc, where) from None
 
 
 _HOLDER = """
@@ -222,11 +218,7 @@ def _take(
         except psycopg.errors.LockNotAvailable:
             holder = lock_holder(conn, lock)
         except psycopg.Error as exc:
-            raise DatabaseError(
-                f"cannot take the migration lock: {exc}",
-                where=where,
-                fix="check the database's log and permissions",
-            ) from None
+            raise _lock_error(exc, where) from None
         if time.monotonic() >= deadline:
             raise DatabaseError(
                 f"timeout: the migration lock (advisory lock {lock}) is still held after "
@@ -238,6 +230,14 @@ def _take(
             reported = True
             if notify is not None:
                 notify(f"waiting for the migration lock (advisory lock {lock}), held by {holder}")
+
+
+def _lock_error(exc: psycopg.Error, where: str) -> DatabaseError:
+    return DatabaseError(
+        f"cannot take the migration lock: {exc}",
+        where=where,
+        fix="check the database's log and permissions",
+    )
 
 
 def _quietly(conn: Connection, sql: str, value: object) -> None:
