@@ -13,9 +13,10 @@ the package that defines the sessions is the package under test, so there
 is nothing to install, and the sessions of one ``nox`` run share one engine
 and one chain of database states.  ``nox -s upgrade_pairs`` therefore costs
 one server start and O(N) migration runs for N pairs, like
-``rollsafe upgrade-pairs``.  Run under ``nox --parallel``, each session is
-its own process and walks the chain up to its pair itself: results are the
-same, only the cost differs.
+``rollsafe upgrade-pairs``.  Run as its own process (a CI matrix job, or
+``nox --parallel``), a session restores its start state from the state
+cache (`rollsafe.pairs._states`) when an earlier job saved it, and walks the
+chain up to its pair otherwise: results are the same, only the cost differs.
 
 When the pairs cannot be computed (not a git repository, a malformed
 migration), a single ``upgrade_pairs`` session is registered that fails
@@ -25,7 +26,8 @@ it loads the noxfile.
 Posargs (``nox -s upgrade_pairs -- --pair 4``): ``--pair V`` (``3->4`` or
 ``4``), ``--from V``, ``--to V`` select pairs (other sessions skip),
 ``--engine E`` picks the engine, ``--isolation clone`` the literal snapshot
-protocol, ``--junit PATH`` writes a JUnit report of every pair run so far.
+protocol, ``--junit PATH`` writes a JUnit report of every pair run so far,
+``--state-cache DIR`` keeps the saved states in a CI cache folder.
 """
 
 from __future__ import annotations
@@ -103,11 +105,15 @@ def _config(repo: str | Path, engine: str | None) -> Config:
     return load_config(repo, {"engine": engine} if engine else None)
 
 
-def _suite(config: Config, isolation: str) -> PairSuite:
+def _suite(config: Config, isolation: str, state_cache: Path | None = None) -> PairSuite:
     key = (str(config.repo), config.engine, isolation)
     suite = _SUITES.get(key)
     if suite is None:
-        suite = PairSuite(config, isolation="clone" if isolation == "clone" else "chain")
+        suite = PairSuite(
+            config,
+            isolation="clone" if isolation == "clone" else "chain",
+            state_cache=state_cache or True,
+        )
         _SUITES[key] = suite
     return suite
 
@@ -117,7 +123,7 @@ def run_pair_session(session: nox.Session, pair_id: str, *, repo: str | Path = "
     options = _options(session)
     try:
         config = _config(repo, options.config_engine)
-        suite = _suite(config, options.isolation)
+        suite = _suite(config, options.isolation, options.state_cache)
         pair = next((p for p in suite.pairs if p.id == pair_id), None)
         if pair is None:
             session.error(

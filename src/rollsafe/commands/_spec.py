@@ -160,6 +160,13 @@ PAIR_SELECTION = (
     Flag("to", "pairs ending at V or earlier", metavar="V", dest="end", convert=_version),
     Flag("junit", "also write a JUnit XML report", metavar="PATH", convert=Path),
     Flag(
+        "state-cache",
+        "keep database states here across runs, e.g. a CI cache folder "
+        "(default: .git/rollsafe/states; also ROLLSAFE_STATE_CACHE)",
+        metavar="DIR",
+        convert=Path,
+    ),
+    Flag(
         "isolation",
         "chain (default): pairs run in turn on one database, rebuilt after a failure; "
         "clone: each pair on a clone of a snapshot of its state (two copies a pair)",

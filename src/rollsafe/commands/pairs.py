@@ -60,6 +60,7 @@ def upgrade_pairs(
     out: TextIO | None = None,
     progress: Callable[[PairResult], None] | None = None,
     server: Server | None = None,
+    state_cache: Path | bool = True,
 ) -> int:
     """Run the upgrade test of the selected pairs (default: all); 1 when one failed.
 
@@ -67,7 +68,8 @@ def upgrade_pairs(
     ``start``/``end`` keep the pairs inside a version range.  ``list_only``
     prints the pairs (with their nox session names) and starts no database.
     ``server`` runs on a server the caller started (default: a throwaway
-    server of the configured engine).
+    server of the configured engine).  ``state_cache``: where chain states
+    are kept across processes (``True``: the default folder; ``False``: off).
     """
     out = out or sys.stdout
     if list_only:
@@ -83,7 +85,7 @@ def upgrade_pairs(
         else:
             out.write(pair_list_text(chosen))
         return 0
-    with PairSuite(config, isolation=isolation, server=server) as suite:
+    with PairSuite(config, isolation=isolation, server=server, state_cache=state_cache) as suite:
         if not suite.pairs:
             print("upgrade pairs: none (the table has fewer than two rows)", file=out)
             return 0
@@ -123,4 +125,5 @@ def handle_upgrade_pairs(config: Config, args: argparse.Namespace) -> int:
         isolation=args.isolation,
         fmt=args.fmt,
         list_only=args.list,
+        state_cache=args.state_cache or True,
     )

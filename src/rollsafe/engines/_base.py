@@ -24,7 +24,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from rollsafe._db import Connection, Flavor, connect, parse_target, quote_ident, scrub
-from rollsafe.errors import ConfigError, DatabaseError
+from rollsafe.errors import ConfigError, DatabaseError, EngineUnavailable
 
 EngineKind = Literal["postgres", "cockroach", "external"]
 
@@ -80,6 +80,12 @@ class Server(Protocol):
 
     def drop(self, db: Database | Snapshot) -> None: ...
 
+    def identity(self) -> str: ...
+
+    def dump(self, db: Database) -> bytes: ...
+
+    def restore(self, dump: bytes, name: str | None = None) -> Database: ...
+
 
 def unique_name(prefix: str = "rollsafe") -> str:
     """A database name no other runner will pick (lower case, fits in 63 bytes)."""
@@ -97,6 +103,8 @@ class _SqlServer:
     kind: EngineKind = "postgres"
     flavor: Flavor = "postgres"
     suffix_names = False
+    #: Where pg_dump and pg_restore of the server's own release are (None: look on PATH).
+    client_bindir: Path | None = None
 
     def __init__(self, admin_dsn: str, *, flavor: Flavor) -> None:
         self.admin_dsn = admin_dsn
@@ -190,6 +198,78 @@ class _SqlServer:
             self._terminate(db.name)
             self._execute(f"DROP DATABASE IF EXISTS {quote_ident(db.name)}")
         self._owned.discard(db.name)
+
+    def identity(self) -> str:
+        """What a dump of this server depends on: engine, flavor and the server's exact release."""
+        if not self._server_version:
+            self._execute("SELECT 1")
+        return f"{self.kind} {self.flavor} {self._server_version}"
+
+    def _client(self, tool: str) -> str:
+        found = (
+            self.client_bindir / tool
+            if self.client_bindir is not None
+            else Path(shutil.which(tool) or tool)
+        )
+        if self.flavor == "cockroach" or not found.is_file():
+            raise EngineUnavailable(
+                f"no `{tool}` for this {self.kind} server: database states cannot be saved",
+                fix="install PostgreSQL's client programs, or run without a state cache",
+            )
+        return str(found)
+
+    def _run_client(self, args: list[str], data: bytes | None, doing: str) -> bytes:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        try:
+            done = subprocess.run(args, input=data, capture_output=True, env=env, check=False)
+        except OSError as exc:
+            raise EngineUnavailable(f"cannot run {args[0]}: {exc.strerror}", fix="") from exc
+        if done.returncode != 0:
+            lines = done.stderr.decode(errors="replace").strip().splitlines()
+            last = lines[-1] if lines else f"exit {done.returncode}"
+            raise DatabaseError(
+                f"{doing} failed: {scrub(last, self.admin_dsn)}",
+                where=f"{self.kind} server",
+                fix="the state is rebuilt from the migrations instead",
+            )
+        return done.stdout
+
+    def dump(self, db: Database) -> bytes:
+        """The database as ``pg_dump --format=custom`` bytes, roles and grants included.
+
+        Why a dump and not the template's files: it outlives the throwaway
+        server, so another process (another CI job) can start from it.
+        """
+        return self._run_client(
+            [self._client("pg_dump"), "--format=custom", "--compress=0", "--dbname", db.dsn],
+            None,
+            f"pg_dump of {db.name}",
+        )
+
+    def restore(self, dump: bytes, name: str | None = None) -> Database:
+        """A new database holding ``dump``; on any error it is dropped and the error raised.
+
+        ``--exit-on-error --single-transaction``: a dump that does not restore
+        whole (a role the server lacks, a damaged file) is never half used.
+        """
+        db = self.create_database(name)
+        try:
+            self._run_client(
+                [
+                    self._client("pg_restore"),
+                    "--exit-on-error",
+                    "--single-transaction",
+                    "--dbname",
+                    db.dsn,
+                ],
+                dump,
+                f"pg_restore into {db.name}",
+            )
+        except (DatabaseError, EngineUnavailable):
+            with contextlib.suppress(DatabaseError):
+                self.drop(db)
+            raise
+        return db
 
     def _terminate(self, name: str) -> None:
         self._execute(

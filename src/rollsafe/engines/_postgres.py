@@ -59,7 +59,13 @@ class PostgresServer(_SqlServer):
     kind: EngineKind = "postgres"
 
     def __init__(
-        self, *, folder: Path, process: subprocess.Popen[bytes], port: int, account: str
+        self,
+        *,
+        folder: Path,
+        process: subprocess.Popen[bytes],
+        port: int,
+        account: str,
+        bindir: Path | None = None,
     ) -> None:
         super().__init__(
             make_conninfo(host=str(folder), port=port, user="postgres", dbname="postgres"),
@@ -69,6 +75,7 @@ class PostgresServer(_SqlServer):
         self.process = process
         self.port = port
         self.account = account
+        self.client_bindir = bindir
 
     @property
     def pid(self) -> int:
@@ -220,7 +227,7 @@ def _start_postgres(stack: ExitStack, *, tcp: bool) -> PostgresServer:
     stack.callback(_stop, process, signal.SIGQUIT)
     _wait_postgres(process, data / "postmaster.pid", log)
     name = account.pw_name if account else pwd.getpwuid(os.geteuid()).pw_name
-    return PostgresServer(folder=folder, process=process, port=port, account=name)
+    return PostgresServer(folder=folder, process=process, port=port, account=name, bindir=bindir)
 
 
 def _wait_postgres(process: subprocess.Popen[bytes], pid_file: Path, log: Path) -> None:

@@ -334,6 +334,7 @@ class Counters:
     migrations: int = 0  # migration files run (up and down)
     copies: int = 0  # database copies (snapshots and clones)
     rebuilds: int = 0  # states rebuilt from an empty database after a failure
+    restores: int = 0  # chain states restored from the state cache
 
 
 @dataclass(frozen=True)

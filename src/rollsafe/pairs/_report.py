@@ -93,7 +93,8 @@ def run_summary(run: PairsRun) -> str:
     return (
         f"upgrade pairs: {counts['passed']} passed, {counts['failed']} failed, "
         f"{counts['incomplete']} incomplete ({run.engine}, {run.isolation}; "
-        f"{c.migrations} migration runs, {c.copies} database copies, {c.rebuilds} rebuilds; "
+        f"{c.migrations} migration runs, {c.copies} database copies, {c.rebuilds} rebuilds"
+        f"{f', {c.restores} saved states restored' if c.restores else ''}; "
         f"{run.seconds:.2f}s)"
     )
 
@@ -147,6 +148,7 @@ def run_json(run: PairsRun) -> dict[str, object]:
         "migration_runs": c.migrations,
         "database_copies": c.copies,
         "rebuilds": c.rebuilds,
+        "states_restored": c.restores,
         "ok": run.ok,
         "pairs": [
             {

@@ -57,7 +57,7 @@ from contextlib import suppress
 import psycopg
 
 from rollsafe.engines import Database, Server, Snapshot, unique_name
-from rollsafe.errors import MigrationFailed, RollsafeError
+from rollsafe.errors import DatabaseError, EngineUnavailable, MigrationFailed, RollsafeError
 from rollsafe.migrate import Catalogue
 from rollsafe.pairs._fixtures import Fixture, seed
 from rollsafe.pairs._model import (
@@ -80,6 +80,7 @@ from rollsafe.pairs._model import (
     select_pairs,
     version_text,
 )
+from rollsafe.pairs._states import ChainState, StateCache, base_key, state_keys
 from rollsafe.pairs._steps import (
     StepData,
     StepSession,
@@ -113,6 +114,8 @@ class PairRunner:
         migrations_table: str = "schema_migrations",
         isolation: Isolation = "chain",
         new_queries: Callable[[Pair], Mapping[str, str]] | None = None,
+        state_cache: StateCache | None = None,
+        state_extra: Mapping[str, object] | None = None,
     ) -> None:
         self.server = server
         self.pairs = tuple(pairs)
@@ -133,13 +136,20 @@ class PairRunner:
         self._dead: Finding | None = None
         self._snapshots: dict[int | None, Snapshot] = {}
         self._started = time.perf_counter()
+        self._cache = state_cache if isolation == "chain" else None
+        self._state_extra = dict(state_extra or {})
+        self._keys: list[str] | None = None
+        self._consulted = False  # a walk was needed: save the state the run ends in
+        self._settled = True  # no pair is half run (an interrupted one is never saved)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def __enter__(self) -> PairRunner:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is None and self._consulted and self._settled:
+            self._save_state()
         self.close()
 
     def close(self) -> None:
@@ -159,12 +169,18 @@ class PairRunner:
         migrations = self._counters.migrations
         if self._session is not None:
             migrations += self._session.migrations
-        return Counters(migrations, self._counters.copies, self._counters.rebuilds)
+        c = self._counters
+        return Counters(migrations, c.copies, c.rebuilds, c.restores)
 
-    def _count(self, *, migrations: int = 0, copies: int = 0, rebuilds: int = 0) -> None:
+    def _count(
+        self, *, migrations: int = 0, copies: int = 0, rebuilds: int = 0, restores: int = 0
+    ) -> None:
         c = self._counters
         self._counters = Counters(
-            c.migrations + migrations, c.copies + copies, c.rebuilds + rebuilds
+            c.migrations + migrations,
+            c.copies + copies,
+            c.rebuilds + rebuilds,
+            c.restores + restores,
         )
 
     def _close_session(self) -> None:
@@ -268,6 +284,7 @@ class PairRunner:
         index = self._index.get(pair.id, -1)
         if index < 0 or self.pairs[index] != pair:
             index = self.pairs.index(pair)  # ValueError for a pair of another history
+        walked = False
         if index < self._position:
             # Going back: rebuild from an empty database and walk again.
             self._close_session()
@@ -278,13 +295,88 @@ class PairRunner:
             self._skip_seeds.clear()
             self._without_data_before = None
             self._dead = None
+        if self._cache is not None and index > self._position:
+            self._consulted = True
+            self._restore_state(index)
+            walked = self._position < index
         result: PairResult | None = None
+        self._settled = False
         while self._position <= index:
+            if self._position == index and self._cache is not None and walked:
+                self._save_state()
             current = self.pairs[self._position]
             result = self._run_in_chain(current)
             self._position += 1
+        self._settled = True
         assert result is not None
         return result
+
+    # -- the state cache ---------------------------------------------------------------------
+
+    def _state_keys(self) -> list[str] | None:
+        if self._cache is not None and self._keys is None:
+            try:
+                identity = self.server.identity()
+            except RollsafeError:
+                self._cache = None
+                return None
+            base = base_key(
+                engine=identity, migrations_table=self.data.table, extra=self._state_extra
+            )
+            self._keys = state_keys(base, self.data.catalogue, self.pairs, self.data.fixtures)
+        return self._keys
+
+    def _restore_state(self, index: int) -> None:
+        """Jump the chain to the latest saved state at or before ``pairs[index]``, if any.
+
+        A state that cannot be read or restored is deleted and the next older
+        one tried; with none, the chain walks as it would without a cache.
+        """
+        keys = self._state_keys()
+        if keys is None or self._cache is None:
+            return
+        for position in range(index, self._position, -1):
+            loaded = self._cache.load(keys[position])
+            if loaded is None:
+                continue
+            state, dump = loaded
+            try:
+                db = self.server.restore(dump, unique_name("rollsafe_chain"))
+            except (DatabaseError, EngineUnavailable):
+                self._cache.discard(keys[position])
+                continue
+            self._close_session()
+            if self._db is not None:
+                with suppress(RollsafeError):
+                    self.server.drop(self._db)
+            self._db, self._at, self._position = db, state.at, position
+            self._notes = list(state.notes)
+            self._skip_seeds = set(state.skip_seeds)
+            self._without_data_before = state.without_data_before
+            self._dead = None
+            self._count(restores=1)
+            return
+
+    def _save_state(self) -> None:
+        """Save the chain's current state (before ``pairs[position]``) unless already saved."""
+        keys = self._state_keys()
+        if keys is None or self._cache is None or self._db is None or self._dead is not None:
+            return
+        key = keys[self._position]
+        if self._cache.has(key):
+            return
+        try:
+            dump = self.server.dump(self._db)
+        except (DatabaseError, EngineUnavailable):
+            self._cache = None  # this server cannot dump: run on without a cache
+            return
+        state = ChainState(
+            at=self._at,
+            notes=tuple(self._notes),
+            skip_seeds=tuple(sorted(self._skip_seeds)),
+            without_data_before=self._without_data_before,
+        )
+        self._cache.save(key, state, dump)
 
     def _unreachable(self, pair: Pair, started: float) -> PairResult:
         assert self._dead is not None

@@ -42,7 +42,12 @@ class PairSuite:
     """
 
     def __init__(
-        self, config: Config, *, isolation: Isolation = "chain", server: Server | None = None
+        self,
+        config: Config,
+        *,
+        isolation: Isolation = "chain",
+        server: Server | None = None,
+        state_cache: Path | bool = True,
     ) -> None:
         from rollsafe.pairs._fixtures import load_fixtures
         from rollsafe.table import compute_rows
@@ -57,6 +62,7 @@ class PairSuite:
             config.repo, config.fixtures, versions=set(catalogue.versions)
         )
         self._queries: dict[str, dict[str, str]] = {}
+        self.state_cache = _state_cache_folder(config, state_cache)
         self._stack = ExitStack()
         self._given = server
         self._server: Server | None = None
@@ -125,6 +131,7 @@ class PairSuite:
         if self._runner is None:
             from rollsafe.engines import ephemeral_server
             from rollsafe.pairs._runner import PairRunner
+            from rollsafe.pairs._states import StateCache
 
             self._server = self._given or self._stack.enter_context(
                 ephemeral_server(self.config.engine)
@@ -141,6 +148,7 @@ class PairSuite:
                     migrations_table=self.config.migrations_table,
                     isolation=self.isolation,
                     new_queries=self.new_queries,
+                    state_cache=StateCache(self.state_cache) if self.state_cache else None,
                 )
             )
         return self._runner
@@ -165,6 +173,23 @@ class PairSuite:
             seconds=time.perf_counter() - self.started,
             counters=self.counters,
         )
+
+
+def _state_cache_folder(config: Config, choice: Path | bool) -> Path | None:
+    """Where chain states are kept across processes (None: not at all).
+
+    ``True`` is the default folder (``ROLLSAFE_STATE_CACHE``, else under the
+    git directory), off when caches are (``--no-cache``, ``ROLLSAFE_NO_CACHE``).
+    """
+    from rollsafe.history import cache_enabled
+
+    if choice is False or not cache_enabled():
+        return None
+    if isinstance(choice, Path):
+        return choice
+    from rollsafe.pairs._states import default_folder
+
+    return default_folder(config.repo)
 
 
 def _glob_folder(pattern: str) -> str:
