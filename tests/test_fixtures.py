@@ -16,7 +16,7 @@ import pytest
 
 from rollsafe.engines import Database
 from rollsafe.errors import FixtureError
-from rollsafe.pairs._fixtures import Fixture, check, load_fixtures, seed, split_statements
+from rollsafe.pairs._fixtures import Fixture, check, load_fixtures, seed, statements_of
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -30,10 +30,16 @@ def write(root: Path, files: dict[str, str]) -> None:
 
 def test_statements_keep_their_first_line() -> None:
     text = "-- a seed\nINSERT INTO t VALUES (1);\n\n/* two */ INSERT INTO t\nVALUES ($$;$$);\n"
-    assert [(s.line, s.sql) for s in split_statements(text)] == [
+    assert [(s.line, s.text) for s in statements_of(text)] == [
         (2, "INSERT INTO t VALUES (1)"),
         (4, "INSERT INTO t\nVALUES ($$;$$)"),
     ]
+
+
+def test_a_nested_block_comment_is_one_comment() -> None:
+    """PostgreSQL's block comments nest: the statement starts after the outer ``*/``."""
+    text = "/* a /* b */ still comment */ INSERT INTO t VALUES (1);\n"
+    assert [(s.line, s.text) for s in statements_of(text)] == [(1, "INSERT INTO t VALUES (1)")]
 
 
 def test_fixtures_are_found_by_version(tmp_path: Path) -> None:
@@ -87,6 +93,22 @@ def fixture_of(tmp_path: Path, files: dict[str, str]) -> Fixture:
 
 def rows(conn: Conn) -> list[tuple[object, ...]]:
     return conn.execute("SELECT id, name FROM t ORDER BY id").fetchall()
+
+
+@pytest.mark.db
+def test_a_seed_after_a_nested_block_comment_runs(tmp_path: Path, conn: Conn) -> None:
+    text = "/* a /* b */ still comment */ INSERT INTO t VALUES (1, 'a');\n"
+    assert seed(conn, fixture_of(tmp_path, {"seed.sql": text})) is None
+    assert rows(conn) == [(1, "a")]
+
+
+@pytest.mark.db
+def test_a_server_error_position_names_the_line_inside_the_statement(
+    tmp_path: Path, conn: Conn
+) -> None:
+    text = "-- two lines of comment\n-- before\nINSERT INTO t\nVALUES (1, nosuch);\n"
+    failure = seed(conn, fixture_of(tmp_path, {"seed.sql": text}))
+    assert failure is not None and failure.where == "up/1/seed.sql:4", failure
 
 
 @pytest.mark.db

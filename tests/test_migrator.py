@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from rollsafe._sqltext import split_statements
 from rollsafe.engines import Database, Server
 from rollsafe.errors import (
     DatabaseAhead,
@@ -30,7 +31,7 @@ from rollsafe.errors import (
     UnknownVersion,
 )
 from rollsafe.migrate import Catalogue, Migration, Migrator, Status, catalogue_from_files, lock_id
-from rollsafe.migrate._statements import no_transaction_reason, split_statements
+from rollsafe.migrate._statements import no_transaction_reason
 
 pytestmark = pytest.mark.db
 

@@ -319,16 +319,3 @@ def run_script(conn: Connection, sql: str) -> ScriptOutcome:
             f"lost the connection to the database: {message}",
             fix="check the server's log; the migration state may be dirty",
         ) from None
-
-
-def line_of(text: str, offset: int) -> int:
-    """1-based line number of character ``offset`` in ``text``."""
-    return text.count("\n", 0, max(0, min(offset, len(text)))) + 1
-
-
-def decode_position(position: int | None, prefix: int, text: str) -> int | None:
-    """Map a server error position in ``prefix + text + ...`` to an offset in ``text``."""
-    if position is None:
-        return None
-    offset = position - 1 - prefix
-    return offset if 0 <= offset <= len(text) else None

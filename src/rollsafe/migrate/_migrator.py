@@ -49,14 +49,13 @@ from rollsafe._db import (
     ScriptOutcome,
     ServerError,
     connect,
-    decode_position,
     flavor_of,
-    line_of,
     parse_target,
     quote_ident,
     run_script,
     scrub,
 )
+from rollsafe._sqltext import Statement, error_offset, line_at, split_statements
 from rollsafe.errors import (
     DatabaseAhead,
     DatabaseError,
@@ -76,12 +75,7 @@ from rollsafe.migrate._lock import (
     take_cockroach_locks,
 )
 from rollsafe.migrate._options import TableName, table_name, url_options
-from rollsafe.migrate._statements import (
-    Statement,
-    no_transaction_reason,
-    per_statement,
-    split_statements,
-)
+from rollsafe.migrate._statements import no_transaction_reason, per_statement
 
 __all__ = ["DEFAULT_TABLE", "Migrator", "Status", "lock_id"]
 
@@ -551,7 +545,7 @@ class Migrator:
     ) -> MigrationFailed:
         """Name the file, the line and the statement that failed."""
         statements = split_statements(sql)
-        offset = decode_position(error.position, prefix, sql)
+        offset = error_offset(error.position, sql, prefix=prefix)
         statement: Statement | None = None
         if statements is not None and 0 <= index < len(statements):
             statement = statements[index]
@@ -562,10 +556,10 @@ class Migrator:
             )
         if statement is not None:
             inside = offset is not None and statement.start <= offset <= statement.end
-            line = line_of(sql, offset) if inside and offset is not None else statement.line
+            line = line_at(sql, offset) if inside and offset is not None else statement.line
             text = statement.text
         elif offset is not None:
-            line, text = line_of(sql, offset), sql.strip()
+            line, text = line_at(sql, offset), sql.strip()
         elif statements is not None and index >= len(statements):
             line, text = None, "COMMIT (the version change after the file's statements)"
         else:

@@ -1,9 +1,10 @@
-"""How a migration file is run: its statements, and whether it can run in a transaction block.
+"""Whether a migration file can run in a transaction block, and if not, why.
 
 Why: golang-migrate's way of running a file decides what production sees;
-lint asks the same questions, so nothing here loads the database driver.
-the migrator needs the statement boundaries (to name the failing line) and
-the statements PostgreSQL refuses inside a transaction block.
+a file holding a statement PostgreSQL refuses inside a transaction block
+(``CREATE INDEX CONCURRENTLY``) runs statement by statement instead.  Lint
+asks the same questions, so nothing here loads the database driver.  The
+statements themselves are `rollsafe._sqltext`'s.
 """
 
 from __future__ import annotations
@@ -11,74 +12,14 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import pglast
 from pglast import parser as pg_parser
+
+from rollsafe._sqltext import split_statements
 
 #: The marker that forces golang-migrate's non-transactional protocol for a file.
 NO_TRANSACTION = re.compile(r"^--\s*transaction:\s*(?P<mode>none|per-statement)\s*$", re.I)
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One statement of a migration file and where it starts."""
-
-    text: str
-    start: int  # character offset in the file
-    line: int
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.text)
-
-
-def _skip_comments(text: str, start: int, end: int) -> int:
-    """Offset of the first character past whitespace and comments (scanner slices keep them)."""
-    pos = start
-    while pos < end:
-        if text[pos].isspace():
-            pos += 1
-        elif text.startswith("--", pos):
-            newline = text.find("\n", pos)
-            pos = end if newline < 0 else newline + 1
-        elif text.startswith("/*", pos):
-            depth, pos = 1, pos + 2
-            while pos < end and depth:
-                if text.startswith("/*", pos):
-                    depth, pos = depth + 1, pos + 2
-                elif text.startswith("*/", pos):
-                    depth, pos = depth - 1, pos + 2
-                else:
-                    pos += 1
-        else:
-            return pos
-    return start
-
-
-@functools.lru_cache(maxsize=1024)
-def split_statements(sql: str) -> tuple[Statement, ...] | None:
-    """The statements of ``sql`` with their lines, or None when it cannot be split.
-
-    PostgreSQL's parser first (exact), its scanner second (works for
-    CockroachDB-only syntax the parser rejects); None means run the whole
-    file at once and report no line unless the server gives a position.
-    """
-    for with_parser in (True, False):
-        try:
-            slices: Sequence[slice] = pglast.split(sql, with_parser=with_parser, only_slices=True)
-        except pg_parser.ParseError:
-            continue
-        statements = []
-        for part in slices:
-            start = _skip_comments(sql, part.start, part.stop)
-            statements.append(
-                Statement(sql[start : part.stop], start, sql.count("\n", 0, start) + 1)
-            )
-        return tuple(statements)
-    return None
 
 
 def _reason(kind: str, node: dict[str, Any]) -> str | None:

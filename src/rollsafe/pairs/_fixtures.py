@@ -36,7 +36,6 @@ Rules (the README repeats them):
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import sys
 import traceback
@@ -46,10 +45,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pglast
 import psycopg
 
-from rollsafe._db import ServerError, line_of
+from rollsafe._db import ServerError
+from rollsafe._sqltext import Statement, error_line, line_at, skip_comments, split_statements
 from rollsafe.errors import FixtureError
 from rollsafe.pairs._batch import batchable, run_batch
 
@@ -57,14 +56,6 @@ from rollsafe.pairs._batch import batchable, run_batch
 KNOWN_FILES = ("seed.sql", "check.sql", "fixture.py")
 
 Connection = psycopg.Connection[tuple[Any, ...]]
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One SQL statement of a fixture file and the line it starts on."""
-
-    line: int
-    sql: str
 
 
 @dataclass(frozen=True)
@@ -116,40 +107,16 @@ class FixtureFailure:
         return f"{self.where}: {self.message}"
 
 
-@functools.lru_cache(maxsize=1024)
-def split_statements(text: str) -> tuple[Statement, ...]:
-    """The statements of ``text`` with their first line, using PostgreSQL's own scanner.
+def statements_of(text: str) -> tuple[Statement, ...]:
+    """The statements of a fixture file; one that cannot be split is sent whole.
 
-    The scanner (not the parser) is used so that dollar quotes and comments
-    are understood without rejecting syntax of other engines; text it cannot
-    scan at all is sent whole, and the server names the error.  Cached: a
-    pair test runs the same fixture files several times.
+    Then the server names the unclosed quote or comment, with its line.
     """
-    try:
-        slices = pglast.split(text, with_parser=False, only_slices=True)
-    except pglast.parser.ParseError:
-        slices = (slice(0, len(text)),)
-    statements: list[Statement] = []
-    for piece in slices:
-        chunk = text[piece]
-        offset = piece.start or 0
-        # The slice may start with comments; the statement starts at its first token.
-        index = 0
-        while index < len(chunk):
-            if chunk[index].isspace():
-                index += 1
-            elif chunk.startswith("--", index):
-                end = chunk.find("\n", index)
-                index = len(chunk) if end == -1 else end + 1
-            elif chunk.startswith("/*", index):
-                end = chunk.find("*/", index + 2)
-                index = len(chunk) if end == -1 else end + 2
-            else:
-                break
-        body = chunk[index:].strip()
-        if body:
-            statements.append(Statement(line=line_of(text, offset + index), sql=body))
-    return tuple(statements)
+    statements = split_statements(text)
+    if statements is not None:
+        return statements
+    start = skip_comments(text, 0)
+    return (Statement(text[start:].rstrip(), start, line_at(text, start)),)
 
 
 def _read(path: Path, shown: str) -> str:
@@ -275,20 +242,21 @@ def _call(fixture: Fixture, function: str, conn: Connection) -> FixtureFailure |
 
 def run_statements(conn: Connection, text: str, file: str) -> FixtureFailure | None:
     """Run every statement of ``text``; the first failure (the transaction is then aborted)."""
-    for statement in split_statements(text):
+    for statement in statements_of(text):
         try:
-            conn.execute(statement.sql)  # fixture SQL, no parameters
+            conn.execute(statement.text)  # fixture SQL, no parameters
         except psycopg.Error as exc:
             if conn.closed:
                 raise
             error = ServerError.from_diag(exc.diag)
-            line = statement.line
-            if error.position is not None:
-                line = statement.line + line_of(statement.sql, error.position - 1) - 1
+            line = (
+                error_line(error.position, statement.text, first_line=statement.line)
+                or statement.line
+            )
             return FixtureFailure(
                 file=file,
                 line=line,
-                statement=statement.sql,
+                statement=statement.text,
                 message=error.text,
                 sqlstate=error.sqlstate,
             )
@@ -299,7 +267,7 @@ def _sql_only(fixture: Fixture, text: str | None) -> tuple[str, ...] | None:
     """The statements of a SQL-only fixture file that can go out as one batch, or None."""
     if fixture.module is not None or text is None:
         return None
-    statements = tuple(s.sql for s in split_statements(text))
+    statements = tuple(s.text for s in statements_of(text))
     return statements if batchable(statements) else None
 
 
@@ -371,23 +339,24 @@ def check(conn: Connection, fixture: Fixture) -> tuple[FixtureFailure, ...]:
     failures: list[FixtureFailure] = []
     with conn.transaction(force_rollback=True):
         if fixture.check_sql is not None:
-            for statement in split_statements(fixture.check_sql):
+            for statement in statements_of(fixture.check_sql):
                 try:
                     with conn.transaction(), conn.cursor() as cursor:
-                        cursor.execute(statement.sql)
+                        cursor.execute(statement.text)
                         problem = _check_rows(cursor.fetchall()) if cursor.description else None
                 except psycopg.Error as exc:
                     if conn.closed:
                         raise
                     error = ServerError.from_diag(exc.diag)
-                    line = statement.line
-                    if error.position is not None:
-                        line = statement.line + line_of(statement.sql, error.position - 1) - 1
+                    line = (
+                        error_line(error.position, statement.text, first_line=statement.line)
+                        or statement.line
+                    )
                     failures.append(
                         FixtureFailure(
                             file=fixture.check_path,
                             line=line,
-                            statement=statement.sql,
+                            statement=statement.text,
                             message=error.text,
                             sqlstate=error.sqlstate,
                         )
@@ -398,7 +367,7 @@ def check(conn: Connection, fixture: Fixture) -> tuple[FixtureFailure, ...]:
                         FixtureFailure(
                             file=fixture.check_path,
                             line=statement.line,
-                            statement=statement.sql,
+                            statement=statement.text,
                             message=problem,
                         )
                     )

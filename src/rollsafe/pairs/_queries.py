@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import pglast
 import psycopg
 
-from rollsafe._db import ServerError, line_of
+from rollsafe._db import ServerError
+from rollsafe._sqltext import error_line
 from rollsafe.errors import QueryFileError
 from rollsafe.pairs._batch import batchable, run_batch
 from rollsafe.pairs._scope import names_in, parse_tree
@@ -317,11 +318,12 @@ def _prepare_one_by_one(
                 if isinstance(exc, psycopg.OperationalError) and conn.closed:
                     raise
                 error = ServerError.from_diag(exc.diag)
-                line = query.line
-                if error.position is not None:
-                    offset = error.position - 1 - len(_PREFIX)
-                    if 0 <= offset <= len(query.sql):
-                        line = query.line + line_of(query.sql, offset) - 1
+                line = (
+                    error_line(
+                        error.position, query.sql, prefix=len(_PREFIX), first_line=query.line
+                    )
+                    or query.line
+                )
                 failures.append((index, QueryFailure(query=query, error=error, line=line)))
     return failures
 
