@@ -73,7 +73,7 @@ def cache_files(git: GitRepo) -> list[Path]:
     return sorted((git.path / ".git" / _history_cache.FOLDER).glob("history-*.bin"))
 
 
-def snapshot(path: Path) -> tuple[str, _history_cache.Snapshot]:
+def snapshot(path: Path) -> tuple[str, _history_cache.CachedHistory]:
     """The key and content of a cache file (the key is the first value stored)."""
     data = path.read_bytes()
     key = marshal.loads(data[len(_history_cache._MAGIC) + 32 :])[0]
@@ -350,7 +350,7 @@ def test_a_well_formed_cache_with_records_history_cannot_take_is_ignored(repo: G
     assert read_history(config(repo)) == expected
 
     for tip, notes_tip in (("--output=x", None), (content.tip, "--output=y")):
-        odd = _history_cache.Snapshot(tip, notes_tip, content.refs, content.records)
+        odd = _history_cache.CachedHistory(tip, notes_tip, content.refs, content.records)
         assert _history_cache.store(path, key, odd)
         assert _history_cache.load(path, key) is None  # tips must be object ids
 
@@ -366,7 +366,7 @@ def test_a_repository_that_cannot_hold_a_cache_is_read_without_one(repo: GitRepo
     assert not _history_cache.store(
         repo.path / ".git" / _history_cache.FOLDER / "history-x.bin",
         "key",
-        _history_cache.Snapshot("0" * 40, None, "", _history_cache.Records()),
+        _history_cache.CachedHistory("0" * 40, None, "", _history_cache.Records()),
     )
 
 

@@ -113,7 +113,7 @@ class Records:
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class CachedHistory:
     """A cache file's content: the records up to ``tip`` and the ref states they depend on.
 
     ``notes_tip`` is the commit of the notes ref that was read (None when
@@ -163,7 +163,7 @@ def cache_path(common_dir: Path, key: str) -> Path:
     return common_dir / FOLDER / f"history-{digest}.bin"
 
 
-def load(path: Path, key: str) -> Snapshot | None:
+def load(path: Path, key: str) -> CachedHistory | None:
     """The snapshot stored at ``path`` for ``key``, or None when there is none to trust."""
     try:
         data = path.read_bytes()
@@ -189,7 +189,9 @@ def load(path: Path, key: str) -> Snapshot | None:
         return None
     if len({len(column) for column in columns}) != 1 or not shas or shas[-1] != tip:
         return None
-    return Snapshot(tip, notes_tip, refs, Records(shas, timestamps, subjects, numbers, changes))
+    return CachedHistory(
+        tip, notes_tip, refs, Records(shas, timestamps, subjects, numbers, changes)
+    )
 
 
 def _object_id(value: object) -> bool:
@@ -197,7 +199,7 @@ def _object_id(value: object) -> bool:
     return isinstance(value, str) and len(value) in (40, 64) and not value.strip(_HEX_DIGITS)
 
 
-def store(path: Path, key: str, snapshot: Snapshot) -> bool:
+def store(path: Path, key: str, snapshot: CachedHistory) -> bool:
     """Write ``snapshot`` atomically; False (and nothing written) when that is not possible."""
     records = snapshot.records
     content = (

@@ -283,7 +283,9 @@ class _CacheSlot:
     notes_tip: str | None
 
     def store(self, tip: str, records: _cache.Records) -> None:
-        _cache.store(self.path, self.key, _cache.Snapshot(tip, self.notes_tip, self.refs, records))
+        _cache.store(
+            self.path, self.key, _cache.CachedHistory(tip, self.notes_tip, self.refs, records)
+        )
 
 
 def _read_with_cache(
@@ -341,7 +343,7 @@ def _read_with_cache(
 def _from_cache(
     repo: _git.Repo,
     slot: _CacheSlot,
-    snapshot: _cache.Snapshot,
+    snapshot: _cache.CachedHistory,
     tip: str,
     folder: str,
     notes: str | None,

@@ -23,8 +23,8 @@ from rollsafe.pairs._fixtures import seed
 from rollsafe.pairs._model import (
     FIXES,
     ROLLBACK_CHECK,
-    Finding,
     Pair,
+    PairFinding,
     Recorder,
     one_line,
     version_text,
@@ -54,7 +54,7 @@ def rollback_check(
     doing: noted, not counted.
     """
     data, conn = session.data, session.conn
-    findings: list[Finding] = []
+    findings: list[PairFinding] = []
     details: list[str] = []
     old = version_text(pair.previous)
     declared = pair.rollback_declared and pair.rollback == "live"
@@ -66,7 +66,7 @@ def rollback_check(
         failure = seed(conn, fixture, keep=False)
         if failure is not None:
             findings.append(
-                Finding(
+                PairFinding(
                     kind="new-query-fails-on-old",
                     summary=(
                         f"new code's writes (seed of version {fixture.version}) fail on schema "
@@ -100,7 +100,7 @@ def rollback_check(
                 )
                 continue
             findings.append(
-                Finding(
+                PairFinding(
                     kind="new-query-fails-on-old",
                     summary=(
                         f"new code's query {query.name} (CL {pair.new_last_cl}) does not prepare "

@@ -8,7 +8,7 @@ database stack, so nothing here imports psycopg or pglast.
 
 A pair is two adjacent rows of the release table (p -> n); its result is the
 seven steps of DESIGN.md, each passed, failed, skipped, not applicable or not
-run, with `Finding`s that say what went wrong, where, with which statement,
+run, with `PairFinding`s that say what went wrong, where, with which statement,
 and what to do.
 """
 
@@ -255,7 +255,7 @@ def select_pairs(
 
 
 @dataclass(frozen=True)
-class Finding:
+class PairFinding:
     """One failure: what went wrong, where, the statement, the server's words and what to do."""
 
     kind: FindingKind
@@ -274,7 +274,7 @@ class StepResult:
     number: int
     status: StepStatus
     detail: str = ""
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[PairFinding, ...] = ()
     seconds: float = 0.0
 
     @property
@@ -301,7 +301,7 @@ class PairResult:
         return "passed"
 
     @property
-    def findings(self) -> tuple[Finding, ...]:
+    def findings(self) -> tuple[PairFinding, ...]:
         return tuple(f for s in self.steps for f in s.findings)
 
     def step(self, number: int) -> StepResult:
@@ -361,7 +361,7 @@ class PairsRun:
 
 def migration_finding(
     kind: FindingKind, summary: str, exc: RollsafeError, fix: str | None = None
-) -> Finding:
+) -> PairFinding:
     """A finding from a migrator error, keeping its file, line, statement and server message."""
     if isinstance(exc, MigrationFailed):
         hint = fix or FIXES[kind]
@@ -372,7 +372,7 @@ def migration_finding(
                     break
         server = exc.server_message + (f" (hint: {exc.hint})" if exc.hint else "")
         where = f"{exc.file}:{exc.line}" if exc.line is not None else exc.file
-        return Finding(
+        return PairFinding(
             kind=kind,
             summary=summary,
             fix=hint,
@@ -380,12 +380,14 @@ def migration_finding(
             statement=one_line(exc.statement),
             server=server,
         )
-    return Finding(kind=kind, summary=summary, fix=fix or exc.fix or FIXES[kind], server=exc.what)
+    return PairFinding(
+        kind=kind, summary=summary, fix=fix or exc.fix or FIXES[kind], server=exc.what
+    )
 
 
-def fixture_finding(kind: FindingKind, summary: str, failure: FixtureFailure) -> Finding:
+def fixture_finding(kind: FindingKind, summary: str, failure: FixtureFailure) -> PairFinding:
     """A finding from a seed or check that failed: its file, line, statement and message."""
-    return Finding(
+    return PairFinding(
         kind=kind,
         summary=summary,
         fix=FIXES[kind],
@@ -395,10 +397,10 @@ def fixture_finding(kind: FindingKind, summary: str, failure: FixtureFailure) ->
     )
 
 
-def query_finding(failure: QueryFailure, pair: Pair) -> Finding:
+def query_finding(failure: QueryFailure, pair: Pair) -> PairFinding:
     """A finding for an old query that no longer prepares, at the old code's CL."""
     query = failure.query
-    return Finding(
+    return PairFinding(
         kind="old-query-fails",
         summary=(
             f"old code's query {query.name} (CL {pair.old_cl}) does not prepare on schema "
@@ -429,7 +431,7 @@ class Recorder:
         number: int,
         status: StepStatus,
         detail: str = "",
-        findings: Sequence[Finding] = (),
+        findings: Sequence[PairFinding] = (),
     ) -> StepResult:
         now = time.perf_counter()
         result = StepResult(number, status, detail, tuple(findings), now - self._started)

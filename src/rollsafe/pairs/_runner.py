@@ -9,7 +9,7 @@ schema (live steps), new code's checks read the old data, and the down
 migration must restore p's schema and keep its rows, with up again as the
 test for debris.
 
-Every outcome is a `StepResult` with `Finding`s that say which pair, which
+Every outcome is a `StepResult` with `PairFinding`s that say which pair, which
 step, which statement and what to do; one pair failing never stops the
 others.
 
@@ -65,10 +65,10 @@ from rollsafe.pairs._model import (
     STEPS,
     Compat,
     Counters,
-    Finding,
     FindingKind,
     Isolation,
     Pair,
+    PairFinding,
     PairResult,
     PairsRun,
     PairStatus,
@@ -133,7 +133,7 @@ class PairRunner:
         self._notes: list[str] = []  # carried to every later pair
         self._without_data_before: int | None = None
         self._skip_seeds: set[int] = set()  # seeds that failed on their own schema
-        self._dead: Finding | None = None
+        self._dead: PairFinding | None = None
         self._snapshots: dict[int | None, Snapshot] = {}
         self._started = time.perf_counter()
         self._cache = state_cache if isolation == "chain" else None
@@ -505,10 +505,10 @@ __all__ = [
     "STEPS",
     "Compat",
     "Counters",
-    "Finding",
     "FindingKind",
     "Isolation",
     "Pair",
+    "PairFinding",
     "PairResult",
     "PairRunner",
     "PairStatus",

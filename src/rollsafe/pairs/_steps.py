@@ -38,8 +38,8 @@ from rollsafe.pairs._fixtures import Fixture, check, seed
 from rollsafe.pairs._model import (
     FIXES,
     ROLLBACK_CHECK,
-    Finding,
     Pair,
+    PairFinding,
     Recorder,
     StepResult,
     fixture_finding,
@@ -253,7 +253,7 @@ def _step_4(
         )
         return
     data, conn = session.data, session.conn
-    findings: list[Finding] = []
+    findings: list[PairFinding] = []
     details: list[str] = []
     seeds = [f for f in seed_versions(data, pair) if f.version not in skip_seeds]
     for fixture in seeds:
@@ -276,7 +276,7 @@ def _step_4(
         queries = parse_query_files(data.old_queries(pair))
     except RollsafeError as exc:
         findings.append(
-            Finding(
+            PairFinding(
                 kind="old-query-fails",
                 summary=f"old code's query files (CL {pair.old_cl}) cannot be read",
                 fix=exc.fix or "fix the query file",
@@ -350,12 +350,12 @@ def _step_6(
         record.add(6, "failed", findings=[migration_finding("down-fails", summary, exc)])
         record.rest("not run", "migrate down failed")
         return None
-    findings: list[Finding] = []
+    findings: list[PairFinding] = []
     after_down = session.schema(scope)
     changes = diff_schemas(before, after_down)
     if changes:
         findings.append(
-            Finding(
+            PairFinding(
                 kind="down-leaves-trace",
                 summary=(
                     f"down to {version_text(pair.previous)} leaves the schema different from "
@@ -375,7 +375,7 @@ def _step_6(
     ]
     if lost:
         findings.append(
-            Finding(
+            PairFinding(
                 kind="down-loses-rows",
                 summary="rows written before the upgrade are gone after down",
                 fix=FIXES["down-loses-rows"],
@@ -433,7 +433,7 @@ def _step_7(
             7,
             "failed",
             findings=[
-                Finding(
+                PairFinding(
                     kind="up-again-differs",
                     summary="down and up again give a schema different from the first up",
                     fix=FIXES["up-again-differs"],
@@ -503,7 +503,7 @@ def broken_run(exc: RollsafeError) -> list[StepResult]:
         2,
         "failed",
         findings=[
-            Finding(
+            PairFinding(
                 kind="cannot-reach",
                 summary="the database failed during the pair",
                 fix=exc.fix or "check the server's log",
