@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -94,13 +95,38 @@ def test_failing_command_becomes_a_history_error(repo: GitRepo) -> None:
         list(_gitlog.stream_chunks(handle, "log", ["no-such-rev"], doing="streaming"))
 
 
-def test_stream_stops_cleanly_when_the_reader_stops(repo: GitRepo) -> None:
-    for index in range(30):
-        repo.commit(f"commit {index}", {"f.txt": f"{index}\n" * 2000})
+def _git_children() -> set[int]:
+    """Process ids of the ``git log`` processes this test process started (from /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and b"log" in command:
+            found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_stream_kills_and_reaps_git_when_the_reader_stops(repo: GitRepo) -> None:
+    # Far more output than the pipe holds: git cannot finish on its own while no one reads.
+    for index in range(4):
+        repo.commit(f"commit {index}", {"f.txt": f"{index} line\n" * 400_000})
     handle = _git.open_repo(repo.path)
     chunks = _gitlog.stream_chunks(handle, "log", ["-p", "--format=%H"], doing="reading")
     assert next(chunks)
-    chunks.close()  # the process is killed and reaped; no warning escapes
+    (pid,) = _git_children()
+    closing = threading.Thread(target=chunks.close, daemon=True)
+    closing.start()
+    # Not a timing assertion: without the kill, close() waits forever on a blocked git.
+    closing.join(timeout=120)
+    assert not closing.is_alive(), "close() is waiting for a git process nobody killed"
+    assert not Path(f"/proc/{pid}").exists(), "git was not reaped (a zombie is left)"
 
 
 # ---------------------------------------------------------------------------
@@ -378,7 +404,23 @@ def test_changed_note_targets_names_annotated_objects(repo: GitRepo) -> None:
     assert _git.changed_note_targets(handle, "0" * 40, after) is None
 
 
-def test_git_identity_names_the_binary() -> None:
-    identity = _git.git_identity()
-    assert identity == _git.git_identity()
-    assert ":" in identity  # path, size and modification time of the binary found
+def test_git_identity_changes_with_the_binary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A git upgrade replaces the binary: the identity (kept in the cache key) must change."""
+    import git
+
+    binary = tmp_path / "git"
+    found = shutil.which("git")
+    assert found is not None
+    shutil.copy2(found, binary)
+    monkeypatch.setattr(git.Git, "GIT_PYTHON_GIT_EXECUTABLE", str(binary))
+    before = _git.git_identity()
+    assert before.startswith(f"{binary.resolve()}:{binary.stat().st_size}:")
+    stat = binary.stat()
+    os.utime(binary, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert _git.git_identity() != before
+    other = tmp_path / "other-git"
+    shutil.copy2(binary, other)
+    monkeypatch.setattr(git.Git, "GIT_PYTHON_GIT_EXECUTABLE", str(other))
+    assert _git.git_identity().startswith(f"{other.resolve()}:")

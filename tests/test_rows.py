@@ -278,8 +278,25 @@ def test_tags_have_no_numeric_ranges() -> None:
 
 
 def test_rows_are_a_function_of_their_inputs() -> None:
+    """Same inputs, same rows: nothing kept from an earlier call, inputs left as given,
+    and neither the insertion order of a mapping nor the type of a collection matters."""
     history = history_of((1549, 1), (1567, 1), (1565, 2), (1556, 2))
-    assert rows_from(history, live(1, 2), {}) == rows_from(history, live(1, 2), {})
+    compat, notes = live(1, 2), {2: "second", 1: "first"}
+    elsewhere = dataclasses.replace(history, folder="db")  # the same paths mean nothing here
+    assert [r.migrations for r in rows_from(elsewhere, compat, notes)] == [(), ()]
+    rows = rows_from(history, compat, notes, released={"1549", "1565", "1556"})
+    assert [(r.schema, r.migrations, r.notes, cls(r)) for r in rows] == [
+        (1, (1,), ("first",), ["1549"]),
+        (2, (2,), ("second",), ["1565", "1556"]),
+    ]
+    assert compat == live(1, 2) and notes == {2: "second", 1: "first"}
+    again = rows_from(
+        history,
+        dict(reversed(compat.items())),
+        dict(reversed(notes.items())),
+        released=["1556", "1565", "1549"],
+    )
+    assert again == rows
 
 
 def _shift(rows: Sequence[Row]) -> list[Row]:
