@@ -252,6 +252,68 @@ def test_a_down_that_leaves_an_index_behind(tmp_path: Path, pg_server: Server) -
     assert report.counters.rebuilds == 1
 
 
+#: Migrations whose reach is not in their text, each with a down that forgets what it did.
+HIDDEN_REACH = {
+    "do-block": (
+        [],
+        "DO $$ BEGIN EXECUTE 'CREATE TABLE hidden (id int)'; END $$;\n",
+        "SELECT 1;\n",
+        "+ table public.hidden",
+    ),
+    "cascade": (
+        [
+            (
+                "mood",
+                migration(
+                    4,
+                    "mood",
+                    "CREATE TYPE mood AS ENUM ('ok');\nALTER TABLE items ADD COLUMN mood mood;\n",
+                    "ALTER TABLE items DROP COLUMN mood;\nDROP TYPE mood;\n",
+                ),
+            )
+        ],
+        "DROP TYPE mood CASCADE;\n",
+        "CREATE TYPE mood AS ENUM ('ok');\n",
+        "- column public.items.mood",
+    ),
+    "function-call": (
+        [
+            (
+                "maker",
+                migration(
+                    4,
+                    "maker",
+                    "CREATE FUNCTION make_hidden() RETURNS void LANGUAGE plpgsql\n"
+                    "AS $$ BEGIN CREATE TABLE hidden (id int); END $$;\n",
+                    "DROP FUNCTION make_hidden();\n",
+                ),
+            )
+        ],
+        "SELECT make_hidden();\n",
+        "SELECT 1;\n",
+        "+ table public.hidden",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HIDDEN_REACH))
+def test_a_migration_whose_reach_is_unknown_is_checked_against_the_whole_schema(
+    tmp_path: Path, pg_server: Server, case: str
+) -> None:
+    """DO blocks, CASCADE and calls change objects the SQL does not name: the snapshots
+    before the upgrade and after the down must then read everything, or the trace the
+    down leaves on an unnamed object goes unseen."""
+    before, up, down, trace = HIDDEN_REACH[case]
+    version = 4 + len(before)
+    config = make_repo(tmp_path, [*before, ("hidden", migration(version, "hidden", up, down))])
+    result = by_id(run(config, pg_server))[f"{version - 1}->{version}"]
+    assert "(the whole schema)" in result.step(2).detail
+    assert result.step(6).status == "failed"
+    (found,) = result.step(6).findings
+    assert found.kind == "down-leaves-trace"
+    assert trace in found.details
+
+
 def test_debris_that_up_again_does_not_trip_over(tmp_path: Path, pg_server: Server) -> None:
     config = make_repo(
         tmp_path,
