@@ -433,6 +433,35 @@ def test_live_step_whose_old_writes_and_queries_break(tmp_path: Path, pg_server:
     assert "compat: offline" in create.fix
 
 
+def test_old_queries_are_triaged_before_they_fail_a_pair(tmp_path: Path, pg_server: Server) -> None:
+    """Only queries using what the upgrade changes are prepared, and one that does not
+    prepare on the old schema either is noted, not blamed on the upgrade."""
+    tags = (
+        "-- name: Tag :exec\nINSERT INTO tags (item_id, tag) VALUES ($1, $2);\n\n"
+        "-- name: Broken :many\nSELECT missing FROM tags;\n"
+    )
+    config = make_repo(
+        tmp_path,
+        [
+            ("a query broken since it was written", {"queries/tags.sql": tags}),
+            (
+                "note",
+                migration(
+                    4,
+                    "note",
+                    "-- compat: live\nALTER TABLE tags ADD COLUMN note text;\n",
+                    "ALTER TABLE tags DROP COLUMN note;\n",
+                ),
+            ),
+        ],
+    )
+    result = by_id(run(config, pg_server))["3->4"]
+    assert result.status == "passed", failure_report(result)
+    detail = result.step(4).detail
+    assert "query Broken does not prepare on schema 3 either: not counted" in detail
+    assert "prepared 2 of 4 queries of CL 5 (2 use nothing this upgrade changes)" in detail
+
+
 def test_the_same_change_passes_as_an_offline_step(tmp_path: Path, pg_server: Server) -> None:
     rename = "-- compat: offline\nALTER TABLE items RENAME COLUMN name TO title;\n"
     config = make_repo(
