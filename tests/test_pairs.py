@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -568,6 +571,62 @@ def test_a_down_file_the_engine_cannot_run(tmp_path: Path, pg_server: Server) ->
     assert finding.where == "migrations/4_tag_id.down.sql:1"
     assert finding.server is not None and finding.server.startswith("syntax error")
     assert results["4->5"].status == "passed"
+
+
+#: A seed that tells the test where the server keeps its files, then waits for Ctrl-C.
+WAITING_SEED = """\
+import os, time
+from pathlib import Path
+
+def seed(conn):
+    data = conn.execute("SHOW data_directory").fetchone()[0]
+    Path(os.environ["ROLLSAFE_TEST_SEEDING"]).write_text(data)
+    time.sleep(600)
+"""
+
+#: The console script with Ctrl-C restored: a job started in the background by a
+#: non-interactive shell (as CI runners do) inherits SIGINT ignored.
+CLI_WITH_CTRL_C = (
+    "import signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "from rollsafe.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def test_ctrl_c_exits_130_and_leaves_no_server_behind(tmp_path: Path) -> None:
+    from tests.test_engines import alive, children
+
+    config = make_repo(tmp_path)
+    (config.repo / "tests" / "upgrade" / "1" / "fixture.py").write_text(WAITING_SEED)
+    mark = tmp_path / "seeding"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CLI_WITH_CTRL_C, "upgrade-pairs", "--repo", str(config.repo)],
+        env={**os.environ, "ROLLSAFE_TEST_SEEDING": str(mark)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while not (mark.exists() and mark.read_text()):  # the seed is running
+            assert child.poll() is None, child.communicate()
+            time.sleep(0.05)
+        data = Path(mark.read_text())
+        folder = next(p for p in (data, *data.parents) if p.name.startswith("rollsafe-pg-"))
+        postmaster = int((data / "postmaster.pid").read_text().split()[0])
+        workers = children(postmaster)
+        child.send_signal(signal.SIGINT)
+        _out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:  # never leave the child (and its server) behind
+            child.kill()
+            child.communicate()
+    assert child.returncode == 130
+    assert err.splitlines()[-1] == "rollsafe: interrupted"
+    assert "Traceback" not in err
+    assert not folder.exists()
+    assert not alive(postmaster)
+    assert [pid for pid in workers if alive(pid)] == []
 
 
 def test_one_selected_pair_gets_the_verdict_of_the_full_run(
