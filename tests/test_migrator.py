@@ -20,7 +20,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from rollsafe._sqltext import split_statements
 from rollsafe.engines import Database, Server
 from rollsafe.errors import (
     DatabaseAhead,
@@ -397,23 +396,6 @@ def test_statements_that_cannot_run_in_a_transaction_are_detected(
     sql: str, reason: str | None
 ) -> None:
     assert no_transaction_reason(sql) == reason
-
-
-def test_statements_are_split_with_their_lines() -> None:
-    sql = "-- top\nCREATE TABLE a (id int);\n/* note */\nINSERT INTO a\nVALUES (1); SELECT ';';\n"
-    found = split_statements(sql)
-    assert found is not None
-    assert [(s.line, s.text) for s in found] == [
-        (2, "CREATE TABLE a (id int)"),
-        (4, "INSERT INTO a\nVALUES (1)"),
-        (5, "SELECT ';'"),
-    ]
-    # CockroachDB-only syntax: the scanner still splits it, comments skipped.
-    crdb = split_statements(
-        "CREATE TABLE a (id STRING) INTERLEAVE IN PARENT b (id);\n-- x\nSELECT 1"
-    )
-    assert crdb is not None and [s.line for s in crdb] == [1, 3]
-    assert split_statements("SELECT 'unterminated") is None
 
 
 # -- golang-migrate compatibility --------------------------------------------------------------
