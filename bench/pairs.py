@@ -7,7 +7,7 @@ throwaway PostgreSQL:
 
 * **floor**: one database, every migration applied once up (each version's
   seed loaded after it, as the chain does) and once down; nothing else.
-* **upgrade_pairs**: all seven steps for every pair, as ``rollsafe
+* **upgrade_pairs**: all seven steps and the rollback check for every pair, as ``rollsafe
   upgrade-pairs`` runs them (``chain`` isolation, the default), and with
   ``clone`` isolation (a snapshot of every state, a clone per pair).
 * **naive**: every pair replayed from an empty database (up to p with the
@@ -190,6 +190,7 @@ def pairs_run(server: Server, suite: PairSuite, isolation: str) -> PairsRun:
         old_queries=suite.old_queries,
         migrations_table=suite.config.migrations_table,
         isolation="clone" if isolation == "clone" else "chain",
+        new_queries=suite.new_queries,
     )
 
 
@@ -204,6 +205,7 @@ def naive(server: Server, suite: PairSuite) -> float:
             fixtures=suite.fixtures,
             old_queries=suite.old_queries,
             migrations_table=suite.config.migrations_table,
+            new_queries=suite.new_queries,
         ) as runner:
             result = runner.run(pair)
             if result.status == "failed":

@@ -354,3 +354,15 @@ def test_tried_writes_leave_every_sequence_where_it_was(database: Database) -> N
         conn.execute("INSERT INTO fresh DEFAULT VALUES")
         assert conn.execute("SELECT max(id) FROM used").fetchone() == (2,)
         assert conn.execute("SELECT max(id) FROM fresh").fetchone() == (1,)
+
+
+def test_a_new_query_broken_on_the_new_schema_too_is_not_counted(
+    repo: GitRepo, pg_server: Server
+) -> None:
+    broken = "-- name: Broken :many\nSELECT no_such_column FROM items;\n"
+    repo.commit("a query that never worked", {"queries/broken.sql": broken}, change=270)
+    report = pairs(load_config(repo.path), pg_server)
+    archived = {r.pair.id: r for r in report.results}["4->5"]
+    check = archived.step(8)
+    assert check.status == "passed" and archived.rollback == "live"
+    assert "query Broken does not prepare on schema 5 either: not counted" in check.detail

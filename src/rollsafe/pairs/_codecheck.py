@@ -11,14 +11,12 @@ included, because later pairs continue on it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import psycopg
 
-from rollsafe import _db
-from rollsafe.engines import unique_name
 from rollsafe.errors import RollsafeError
-from rollsafe.migrate import Migrator
 from rollsafe.pairs._fixtures import seed
 from rollsafe.pairs._model import (
     FIXES,
@@ -36,22 +34,56 @@ if TYPE_CHECKING:
     from rollsafe.pairs._steps import StepSession
 
 
-def rollback_check(
-    session: StepSession,
-    pair: Pair,
-    record: Recorder,
-    scope: Scope | None,
-    before: SchemaSnapshot,
-) -> None:
+@dataclass(frozen=True)
+class NewCode:
+    """The new code's queries as the rollback check needs them.
+
+    ``ready`` are the queries that use something the pair can change and
+    prepare on schema n; ``total`` counts every query of the CL; ``notes``
+    say what was set aside (unreadable files, queries broken on n already).
+    """
+
+    total: int = 0
+    ready: tuple[Query, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def new_code_on_target(
+    session: StepSession, pair: Pair, scope: Scope | None, before: SchemaSnapshot
+) -> NewCode:
+    """Read n's queries and prepare the relevant ones on schema n, where the database is now.
+
+    Called before the down (step 6), so that a query the rollback check
+    refuses on p is known to be fine on n without building n again in a
+    scratch database: one round trip a pair instead of a migration run from
+    zero, which would make the pair tests quadratic in history.
+    """
+    data = session.data
+    if data.new_queries is None or not pair.new_commit:
+        return NewCode()
+    try:
+        queries = parse_query_files(data.new_queries(pair))
+    except RollsafeError as exc:
+        return NewCode(notes=(f"query files of CL {pair.new_last_cl} cannot be read: {exc.what}",))
+    relevant = affected_queries(queries, scope, before)
+    broken = {f.query.name for f in prepare_queries(session.conn, relevant)} if relevant else set()
+    notes = tuple(
+        f"query {name} does not prepare on schema {pair.target} either: not counted"
+        for name in sorted(broken)
+    )
+    ready = tuple(q for q in relevant if q.name not in broken)
+    return NewCode(total=len(queries), ready=ready, notes=notes)
+
+
+def rollback_check(session: StepSession, pair: Pair, record: Recorder, new: NewCode) -> None:
     """New code on the old schema: what makes a rollback ``live``.
 
     After the down, the database is at p with every row: n's seed writes
     are tried (and rolled back, so the chain's state is unchanged) and the
-    queries of n's newest CL are prepared.  A failure is the outcome
-    ``new-query-fails-on-old``; it fails the pair only when the migration
-    declares ``-- rollback: live``, otherwise it says the rollback is offline.
-    A query that does not prepare on schema n either is not the migration's
-    doing: noted, not counted.
+    queries of n's newest CL that prepared on n (`new_code_on_target`) are
+    prepared.  A failure is the outcome ``new-query-fails-on-old``; it fails
+    the pair only when the migration declares ``-- rollback: live``,
+    otherwise it says the rollback is offline.
     """
     data, conn = session.data, session.conn
     findings: list[PairFinding] = []
@@ -81,43 +113,28 @@ def rollback_check(
     if seeds:
         _restore_sequences(conn, sequences)
         details.append(f"tried seeds of {', '.join(str(f.version) for f in seeds)} (rolled back)")
-    queries: tuple[Query, ...] = ()
-    if data.new_queries is not None and pair.new_commit:
-        try:
-            queries = parse_query_files(data.new_queries(pair))
-        except RollsafeError as exc:
-            details.append(f"query files of CL {pair.new_last_cl} cannot be read: {exc.what}")
-    relevant = affected_queries(queries, scope, before)
-    refused = prepare_queries(conn, relevant) if relevant else ()
-    if refused:
-        broken_at_n = failing_at(session, pair.target, [f.query for f in refused])
-        for refusal in refused:
-            query = refusal.query
-            if query.name in broken_at_n:
-                details.append(
-                    f"query {query.name} does not prepare on schema {pair.target} either: "
-                    "not counted"
-                )
-                continue
-            findings.append(
-                PairFinding(
-                    kind="new-query-fails-on-old",
-                    summary=(
-                        f"new code's query {query.name} (CL {pair.new_last_cl}) does not prepare "
-                        f"on schema {old}"
-                    ),
-                    fix=fix,
-                    where=f"{query.file}:{refusal.line} at CL {pair.new_last_cl}",
-                    statement=one_line(query.text),
-                    server=refusal.error.text,
-                )
+    details.extend(new.notes)
+    for refusal in prepare_queries(conn, new.ready) if new.ready else ():
+        query = refusal.query
+        findings.append(
+            PairFinding(
+                kind="new-query-fails-on-old",
+                summary=(
+                    f"new code's query {query.name} (CL {pair.new_last_cl}) does not prepare "
+                    f"on schema {old}"
+                ),
+                fix=fix,
+                where=f"{query.file}:{refusal.line} at CL {pair.new_last_cl}",
+                statement=one_line(query.text),
+                server=refusal.error.text,
             )
-    if queries:
+        )
+    if new.total:
         details.append(
-            f"prepared {len(relevant)} of {plural(len(queries), 'query')} of CL "
+            f"prepared {len(new.ready)} of {plural(new.total, 'query')} of CL "
             f"{pair.new_last_cl} on schema {old}"
         )
-    if not seeds and not queries:
+    if not seeds and not new.total:
         record.add(
             ROLLBACK_CHECK,
             "not applicable",
@@ -199,27 +216,6 @@ def affected_queries(
         if used is None or used & names:
             chosen.append(query)
     return chosen
-
-
-def failing_at(session: StepSession, version: int | None, queries: Sequence[Query]) -> set[str]:
-    """Names of ``queries`` that do not prepare on schema ``version`` (a throwaway database)."""
-    wanted = list(queries)
-    if version is None:
-        return {q.name for q in wanted}
-    server = session.server
-    scratch = server.create_database(unique_name("rollsafe_prev"))
-    try:
-        with Migrator(scratch.dsn, session.data.catalogue, table=session.data.table) as migrator:
-            migrator.up_to(version)
-        conn = _db.connect(_db.parse_target(scratch.dsn), application_name="rollsafe pairs")
-        try:
-            return {f.query.name for f in prepare_queries(conn, wanted)}
-        finally:
-            conn.close()
-    except RollsafeError:
-        return set()
-    finally:
-        server.drop(scratch)
 
 
 def plural(count: int, word: str) -> str:

@@ -30,9 +30,8 @@ from rollsafe.engines import Database, Server, unique_name
 from rollsafe.errors import DatabaseError, RollsafeError
 from rollsafe.migrate import Catalogue, Migrator
 from rollsafe.pairs._codecheck import affected_queries as _affected
-from rollsafe.pairs._codecheck import failing_at as _failing_at
+from rollsafe.pairs._codecheck import new_code_on_target, rollback_check
 from rollsafe.pairs._codecheck import plural as _plural
-from rollsafe.pairs._codecheck import rollback_check
 from rollsafe.pairs._codecheck import versions_text as _versions_text
 from rollsafe.pairs._fixtures import Fixture, check, seed
 from rollsafe.pairs._model import (
@@ -206,10 +205,11 @@ def run_steps(
         record.add(ROLLBACK_CHECK, "skipped", reason)
         record.add(7, "skipped", reason)
         return record.steps, True
+    new_code = new_code_on_target(session, pair, scope, before)  # at n, for the rollback check
     restored = _step_6(session, pair, record, scope, before)
     if restored is None:
         return record.steps, False
-    rollback_check(session, pair, record, scope, before)
+    rollback_check(session, pair, record, new_code)
     return record.steps, _step_7(session, pair, record, scope, restored)
 
 
@@ -477,7 +477,23 @@ def _prepare_at_previous(session: StepSession, pair: Pair, queries: Sequence[Que
     Preparing needs schema p; the pair's database has moved on, so an empty
     database is migrated to p (schema only, no data: PREPARE reads no rows).
     """
-    return _failing_at(session, pair.previous, queries)
+    wanted = list(queries)
+    if pair.previous is None:
+        return {q.name for q in wanted}
+    server = session.server
+    scratch = server.create_database(unique_name("rollsafe_prev"))
+    try:
+        with Migrator(scratch.dsn, session.data.catalogue, table=session.data.table) as migrator:
+            migrator.up_to(pair.previous)
+        conn = _db.connect(_db.parse_target(scratch.dsn), application_name="rollsafe pairs")
+        try:
+            return {f.query.name for f in prepare_queries(conn, wanted)}
+        finally:
+            conn.close()
+    except RollsafeError:
+        return set()
+    finally:
+        server.drop(scratch)
 
 
 def _down_files(catalogue: Catalogue, pair: Pair) -> list[str]:
