@@ -74,8 +74,8 @@ def test_release_table_writes_the_table_and_a_second_run_changes_nothing(
     )
     assert "| 2 | 3 | 1580 and later |" in text
     assert "Irreversible: migration 3 has no down file." in text
-    assert "CL 1556 landed after 1565: it ships the newer schema (row 1, schema 2)" in text
-    assert "CL 1567 landed before 1565: it ships the older schema (row 0, schema 1)" in text
+    assert "ship a newer schema: 1556, 1565 (row 1, schema 2)." in text
+    assert "landed before CL 1565 and ship an older schema: 1560, 1567 (row 0, schema 1)." in text
 
     assert run(repo, "release-table") == 0
     assert f"{DEPLOYING} is up to date" in capsys.readouterr().out

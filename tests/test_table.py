@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ from rollsafe.table._deploying import (
     rows_to_json,
     unified_diff,
 )
+from rollsafe.table._rows import number_ranges
 from tests.test_rows import V, history_of, live
 
 SPECS = (
@@ -70,13 +72,52 @@ def test_out_of_order_list_names_cls_across_the_row_boundary() -> None:
     text = block()
     assert "**Out-of-order CLs.** Gerrit numbers a change when it is uploaded" in text
     assert (
-        "- Row 0 (CLs 1549-1567): CL 1556 landed after 1565: it ships the newer schema "
-        "(row 1, schema 2)."
+        "- Row 0 (CLs 1549-1567): 2 CLs landed in a later row and ship a newer schema: "
+        "1556, 1565 (row 1, schema 2)."
     ) in text
     assert (
-        "- Row 1 (CLs 1556-1570): CL 1567 landed before 1565: it ships the older schema "
-        "(row 0, schema 1)."
+        "- Row 1 (CLs 1556-1570): 2 CLs landed before CL 1565 and ship an older schema: "
+        "1560, 1567 (row 0, schema 1)."
     ) in text
+
+
+def test_out_of_order_is_at_most_two_lines_a_row_and_names_every_cl() -> None:
+    # 400 CLs in 8 rows, a third of them landing late: one line per direction per row.
+    rng = random.Random(12)
+    numbers = list(range(1000, 1400))
+    for index in range(0, 399, 2):
+        late = min(399, index + rng.randint(1, 90))
+        numbers[index], numbers[late] = numbers[late], numbers[index]
+    specs = [(number, 1 + index // 50) for index, number in enumerate(numbers)]
+    rows = rows_from(history_of(*specs), live(*range(1, 9)), {})
+    text = render_block(rows)
+    lines = [line for line in text.splitlines() if line.startswith("- Row ")]
+    for row in rows:
+        mine = [line for line in lines if line.startswith(f"- Row {row.id} ")]
+        assert len(mine) <= 2
+        newer = [e for e in row.out_of_order if e.newer and not rows[e.row].open]
+        older = [e for e in row.out_of_order if not e.newer]
+        assert len(mine) == bool(newer) + bool(older)
+        listed = {
+            n
+            for line in mine
+            for low, _, high in (
+                part.partition("-")
+                for group in line.split(": ", 2)[2].split("; ")
+                for part in group.split(" (")[0].split(", ")
+            )
+            for n in range(int(low), int(high or low) + 1)
+        }
+        assert listed == {e.version.number for e in (*newer, *older)}
+    assert sum(len(row.out_of_order) for row in rows) > 200
+
+
+def test_number_ranges_run_consecutive_numbers_together() -> None:
+    assert number_ranges([1569, 1557, 1558, 1559, 1560, 1565, 1566, 1567]) == (
+        "1557-1560, 1565-1567, 1569"
+    )
+    assert number_ranges([7]) == "7"
+    assert number_ranges([]) == ""
 
 
 def test_commits_landing_in_the_open_row_do_not_change_the_block() -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from rollsafe.errors import DeployingFileError
 from rollsafe.table._plan import plan_upgrade, render_text
-from rollsafe.table._rows import Row
+from rollsafe.table._rows import Row, out_of_order_summary
 
 if TYPE_CHECKING:
     from rollsafe.history import CodeVersion
@@ -140,28 +140,28 @@ def _wrap(text: str, width: int = 100) -> str:
 
 
 def _out_of_order_lines(rows: Sequence[Row], strategy: str) -> list[str]:
-    """The CLs that fall in another row's range, by row.
+    """The CLs that fall in another row's range: at most two lines a row (`out_of_order_summary`).
 
     Entries about CLs of the open row are left out: such CLs keep landing,
     and listing them would make the table stale with every commit; the legend
     states the rule for them instead.
     """
     intro = "**Out-of-order CLs.**"
-    entries: list[str] = []
-    for row in rows:
-        for entry in row.out_of_order:
-            if rows[entry.row].open:
-                continue
-            entries.append(f"- Row {row.id} (CLs {row.cl_range()}): {entry.sentence()}.")
+    entries = [
+        f"- Row {row.id} (CLs {row.cl_range()}): {sentence}."
+        for row in rows
+        for sentence in out_of_order_summary(row, rows)
+    ]
     if not entries:
         return [f"{intro} None: every CL lies in the CL range of its own row only."]
     if strategy == "gerrit":
         intro += (
             " Gerrit numbers a change when it is uploaded, not when it lands, so a CL range can "
-            "hold CLs that landed in another row:"
+            "hold CLs that landed in another row"
         )
     else:
-        intro += " A CL range can hold CLs that landed in another row:"
+        intro += " A CL range can hold CLs that landed in another row"
+    intro += " (`rollsafe which CL` explains one):"
     return [_wrap(intro), "", *entries]
 
 

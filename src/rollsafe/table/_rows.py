@@ -49,7 +49,7 @@ import bisect
 import dataclasses
 import itertools
 import operator
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -549,6 +549,51 @@ def _with_out_of_order(rows: list[Row]) -> tuple[Row, ...]:
             )
         result.append(dataclasses.replace(row, out_of_order=tuple(entries)))
     return tuple(result)
+
+
+def number_ranges(numbers: Iterable[int]) -> str:
+    """Numbers as sorted, comma-separated runs: ``1557-1560, 1565-1567, 1569``."""
+    runs: list[list[int]] = []
+    for number in sorted(set(numbers)):
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in runs)
+
+
+def out_of_order_summary(row: Row, rows: Sequence[Row]) -> tuple[str, ...]:
+    """At most two sentences for a row: the CLs of older rows in its range, then of newer ones.
+
+    Why: on a real Gerrit history a row's range can hold dozens of CLs of
+    other rows; one sentence each drowns the point.  Every CL is still named,
+    consecutive numbers run together, and grouped by the row they ship
+    (``rollsafe which`` and the JSON keep one sentence per CL).  CLs of the
+    open row are left out: they keep landing, and the legend states the rule.
+    """
+    sentences: list[str] = []
+    for newer in (False, True):
+        owners: dict[int, list[int]] = {}
+        for entry in row.out_of_order:
+            number = entry.version.number
+            if entry.newer != newer or number is None or rows[entry.row].open:
+                continue
+            owners.setdefault(entry.row, []).append(number)
+        if not owners:
+            continue
+        groups = "; ".join(
+            f"{number_ranges(owners[owner])} (row {owner}, schema "
+            f"{_schema_text(rows[owner].schema)})"
+            for owner in sorted(owners, reverse=not newer)
+        )
+        count = sum(len(numbers) for numbers in owners.values())
+        cls, verb = ("CL", "ships") if count == 1 else (f"{count} CLs", "ship")
+        if newer:
+            head = f"{cls} landed in a later row and {verb} a newer schema"
+        else:
+            head = f"{cls} landed before CL {row.first.cl} and {verb} an older schema"
+        sentences.append(f"{head}: {groups}")
+    return tuple(sentences)
 
 
 def row_index(rows: Sequence[Row]) -> dict[str, int]:
