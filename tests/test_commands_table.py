@@ -54,6 +54,36 @@ def deploying(git: GitRepo) -> Path:
     return git.path / DEPLOYING
 
 
+def test_cells_do_not_change_when_the_migrations_folder_is_deleted(
+    repo: GitRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Cells come from each migration as it landed: deleting the folder at the tip
+    # (as projects do when they move their schema elsewhere) keeps every row's cell.
+    edited = ARCH.replace("Adds machines.arch.", "Adds machines.arch, edited.")
+    repo.commit("Arch note", migration(3, "add_arch", edited, down=None), change=1590)
+
+    def cells() -> list[tuple[str, str, list[str]]]:
+        assert run(repo, "release-table", "--format", "json") == 0
+        rows = json.loads(capsys.readouterr().out)["rows"]
+        return [
+            (row["schema_range"], f"{row['upgrade']} {row['inferred']}", row["notes"])
+            for row in rows
+        ]
+
+    before = cells()
+    assert [cell[1] for cell in before] == ["None False", "offline False", "live False"]
+    assert before[2][2] == [
+        "Adds machines.arch, edited.",
+        "Irreversible: migration 3 has no down file.",
+    ]
+    for path in sorted((repo.path / "migrations").iterdir()):
+        path.unlink()
+    repo.commit("Schema moved to another repository", change=1600)
+    after = cells()
+    assert after[:3] == before
+    assert after[3][1] == "offline False" and "Schema goes down" in " ".join(after[3][2])
+
+
 def test_release_table_writes_the_table_and_a_second_run_changes_nothing(
     repo: GitRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,6 +18,7 @@ from rollsafe.history._model import Strategy
 from rollsafe.table._rows import (
     Compat,
     Row,
+    files_as_landed,
     leading_without_schema,
     out_of_order_for,
     row_index,
@@ -227,11 +228,29 @@ def test_inferred_marks_cells_that_came_from_lint() -> None:
     assert rows[3].upgrade_text() == "offline"
 
 
-def test_migration_missing_at_the_tip_is_taken_as_offline() -> None:
+def test_migration_without_a_verdict_is_taken_as_offline() -> None:
     history = history_of((1, 1), (2, 2))
     rows = rows_from(history, live(1), {})
     assert rows[1].upgrade_text() == "offline (inferred)"
-    assert any("not in the folder at the branch tip" in note for note in rows[1].notes)
+    assert any("has no readable file in history" in note for note in rows[1].notes)
+
+
+def test_files_as_landed_keeps_the_last_text_of_deleted_files() -> None:
+    def at(position: int, files: dict[str, str], schema: int | None) -> CodeVersion:
+        return dataclasses.replace(version(position, schema, position), migrations=files)
+
+    first = {"migrations/1_a.up.sql": "a1", "migrations/1_a.down.sql": "d1"}
+    edited = {**first, "migrations/1_a.up.sql": "a2", "migrations/2_b.up.sql": "b1"}
+    renamed = {"migrations/1_a.up.sql": "a2", "migrations/2_c.up.sql": "b1", "notes.txt": "x"}
+    versions = (at(0, first, 1), at(1, edited, 2), at(2, renamed, 2), at(3, {}, None))
+    history = dataclasses.replace(history_of((1, 1)), versions=versions)
+    assert files_as_landed(history) == {
+        "migrations/1_a.up.sql": "a2",
+        "migrations/2_c.up.sql": "b1",
+    }
+    # Without the deletion, the down file of the last commit that had version 1 is kept.
+    history = dataclasses.replace(history, versions=versions[:2])
+    assert files_as_landed(history) == edited
 
 
 def test_irreversible_migrations_are_named_in_the_notes() -> None:

@@ -4,9 +4,11 @@ Why: ``release-table``, ``which``, ``upgrade-plan`` and the pair tests all
 start from the same rows; `compute` reads history, the branch tip's
 catalogue, the lint verdicts and the release records once and builds them.
 
-The catalogue (notes, compat, down files) is read from the branch tip's
-tree through git, never from the work tree, so the same commit gives the
-same table on every machine.  Release records are the exception, read from
+The catalogue is read from the branch tip's tree through git, never from
+the work tree, so the same commit gives the same table on every machine;
+the verdicts, notes and down files of the cells come from each migration
+as it last stood in history (`files_as_landed`), so a file deleted later
+keeps its row's cells.  Release records are the exception, read from
 the work tree, so that the commit adding a record can carry the table
 regenerated with it.
 """
@@ -18,9 +20,10 @@ from dataclasses import dataclass
 
 from rollsafe import _git
 from rollsafe.config import Config
+from rollsafe.errors import HistoryError
 from rollsafe.history import History, ReleaseRecord, load_records, read_history
 from rollsafe.migrate import Catalogue, catalogue_from_files, file_patterns
-from rollsafe.table._rows import RollbackVerdict, Row, Verdict, rows_from
+from rollsafe.table._rows import RollbackVerdict, Row, Verdict, files_as_landed, rows_from
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,12 @@ def compute(config: Config, *, progress: Callable[[int], None] | None = None) ->
     history = read_history(config, progress=progress)
     files = _git.files_at(config.repo, history.tip, file_patterns(history.folder))
     catalogue = catalogue_from_files(history.folder, files)
-    compat = {m.version: compat_of(m) for m in catalogue}
-    rollback = {m.version: rollback_of(m) for m in catalogue}
-    notes = {m.version: m.directives.note for m in catalogue if m.directives.note}
-    irreversible = frozenset(m.version for m in catalogue if not m.reversible)
+    # Cells come from every migration as it landed, deleted ones included.
+    landed = catalogue_from_files(history.folder, _landed_files(config, history))
+    compat = {m.version: compat_of(m) for m in landed}
+    rollback = {m.version: rollback_of(m) for m in landed}
+    notes = {m.version: m.directives.note for m in landed if m.directives.note}
+    irreversible = frozenset(m.version for m in landed if not m.reversible)
     records = load_records(config, history)
     released = frozenset(r.cl for r in records) if records else None
     rows = rows_from(
@@ -93,6 +98,23 @@ def compute(config: Config, *, progress: Callable[[int], None] | None = None) ->
         irreversible=irreversible,
         baseline=config.baseline,
     )
+
+
+def _landed_files(config: Config, history: History) -> dict[str, str]:
+    """``path -> text`` of every migration as it last stood in history (`files_as_landed`)."""
+    blobs = files_as_landed(history)
+    contents = _git.read_blobs(config.repo, blobs.values())
+    texts: dict[str, str] = {}
+    for path, blob in sorted(blobs.items()):
+        try:
+            texts[path] = contents[blob].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise HistoryError(
+                f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                where=f"{path} (blob {blob[:12]})",
+                fix="save the file as UTF-8",
+            ) from exc
+    return texts
 
 
 def compute_rows(

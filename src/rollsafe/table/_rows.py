@@ -53,7 +53,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from rollsafe.migrate import versions_of
+from rollsafe.errors import RollsafeError
+from rollsafe.migrate import parse_file_name, versions_of
 
 if TYPE_CHECKING:
     from rollsafe.history import CodeVersion, History
@@ -230,6 +231,55 @@ class _Missing:
     compat: Compat = "offline"
     inferred: bool = True
     reasons: tuple[str, ...] = ()
+
+
+def files_as_landed(history: History) -> dict[str, str]:
+    """``path -> blob`` of every migration as it last stood in history, deleted ones included.
+
+    Why: a row's Upgrade cell describes the migrations as they shipped, so it
+    must not change when a file is deleted later (a project that drops its
+    migrations folder still shipped every row).  Each version is taken, with
+    its down file, from the newest commit whose folder holds its up file: the
+    tip for files that still exist, the commit before the deletion otherwise.
+    """
+    prefix = history.folder.rstrip("/") + "/" if history.folder not in ("", ".") else ""
+    parsed: dict[str, tuple[int, bool] | None] = {}
+    taken: set[int] = set()
+    chosen: dict[str, str] = {}
+    seen: set[int] = set()
+    for version in reversed(history.versions):
+        mapping = version.migrations
+        if id(mapping) in seen:
+            continue  # versions that did not touch the folder share their mapping
+        seen.add(id(mapping))
+        found: dict[int, list[str]] = {}
+        ups: set[int] = set()
+        for path in mapping:
+            if path not in parsed:
+                parsed[path] = _parse_path(path, prefix)
+            entry = parsed[path]
+            if entry is None or entry[0] in taken:
+                continue
+            found.setdefault(entry[0], []).append(path)
+            if entry[1]:
+                ups.add(entry[0])
+        for number in ups:
+            taken.add(number)
+            chosen.update((path, mapping[path]) for path in found[number])
+    return chosen
+
+
+def _parse_path(path: str, prefix: str) -> tuple[int, bool] | None:
+    """``(version, is_up)`` of a migration file directly in the folder, else ``None``."""
+    if not path.startswith(prefix) or "/" in path[len(prefix) :]:
+        return None
+    try:
+        parsed = parse_file_name(path[len(prefix) :], where=path)
+    except RollsafeError:
+        return None  # misnamed: lint reports it
+    if parsed is None:
+        return None
+    return parsed.version, parsed.direction == "up"
 
 
 def leading_without_schema(history: History) -> int:
@@ -414,9 +464,7 @@ def _upgrade(
     missing = [v for v in introduced if v not in compat]
     if missing:
         listed = ", ".join(str(v) for v in missing)
-        extra.append(
-            f"Migration {listed} is not in the folder at the branch tip; taken as offline."
-        )
+        extra.append(f"Migration {listed} has no readable file in history; taken as offline.")
     if not offline:
         return "live", any(verdict.inferred for verdict in verdicts.values()), tuple(extra)
     declared = any(not verdicts[v].inferred for v in offline)
