@@ -59,7 +59,7 @@ def test_config_flags_override_pyproject(tmp_path: Path) -> None:
     config = config_from(args)
     assert config.migrations == "sql"
     assert config.baseline == 3
-    assert len(CONFIG) == 11
+    assert len(CONFIG) == 12
 
 
 def test_bad_input_is_one_line_and_exit_2(

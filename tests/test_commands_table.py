@@ -16,6 +16,7 @@ from rollsafe.cli import main
 from tests.gitrepo import GitRepo, migration
 
 DEPLOYING = "releases/DEPLOYING.md"
+SVG = "releases/DEPLOYING.svg"
 
 MACHINES = "-- compat: live\n-- note: Machines.\nCREATE TABLE machines (id bigint PRIMARY KEY);\n"
 NAME = (
@@ -107,10 +108,40 @@ def test_release_table_writes_the_table_and_a_second_run_changes_nothing(
     assert "ship a newer schema: 1556, 1565 (row 1, schema 2)." in text
     assert "landed before CL 1565 and ship an older schema: 1560, 1567 (row 0, schema 1)." in text
 
+    assert f"wrote {SVG}" in out
+    assert "![CL number against landing order, one colour per row](DEPLOYING.svg)" in text
+    picture = (repo.path / SVG).read_bytes()
+
     assert run(repo, "release-table") == 0
-    assert f"{DEPLOYING} is up to date" in capsys.readouterr().out
+    assert f"{DEPLOYING} and {SVG} are up to date" in capsys.readouterr().out
     assert deploying(repo).read_bytes() == first
+    assert (repo.path / SVG).read_bytes() == picture
     assert run(repo, "release-table", "--check") == 0
+
+
+def test_check_covers_the_picture_and_no_svg_leaves_it_out(
+    repo: GitRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(repo, "release-table") == 0
+    (repo.path / SVG).write_text("<svg/>\n")
+    capsys.readouterr()
+    assert run(repo, "release-table", "--check") == 1
+    captured = capsys.readouterr()
+    assert f"--- a/{SVG}\n+++ b/{SVG}\n" in captured.out and f"a/{DEPLOYING}" not in captured.out
+    assert f"rollsafe: {SVG} is stale" in captured.err
+    (repo.path / SVG).unlink()
+    assert run(repo, "release-table", "--no-svg") == 0
+    assert not (repo.path / SVG).exists()
+    assert "DEPLOYING.svg" not in deploying(repo).read_text()
+    assert run(repo, "release-table", "--check", "--no-svg") == 0
+    # Another path (relative to the DEPLOYING file in the link), or none by configuration.
+    assert run(repo, "release-table", "--svg", "docs/order.svg") == 0
+    assert (repo.path / "docs/order.svg").read_text().startswith("<?xml")
+    assert "](../docs/order.svg)" in deploying(repo).read_text()
+    (repo.path / "pyproject.toml").write_text("[tool.rollsafe]\nsvg = false\n")
+    assert run(repo, "release-table", "--check") == 1
+    assert run(repo, "release-table") == 0
+    assert "order.svg" not in deploying(repo).read_text()
 
 
 def test_prose_outside_the_markers_is_preserved(repo: GitRepo) -> None:
@@ -140,7 +171,7 @@ def test_check_on_a_stale_file_prints_a_diff_exits_1_and_writes_nothing(
     assert f"--- a/{DEPLOYING}\n+++ b/{DEPLOYING}\n" in captured.out
     assert "-| 2 | 3 | 1580 and later |" in captured.out
     assert "+| 2 | 3 | 1580 |" in captured.out
-    assert captured.err.count("\n") == 1 and "is stale" in captured.err
+    assert captured.err.count("\n") == 1 and "are stale" in captured.err
     assert deploying(repo).read_bytes() == before
 
 

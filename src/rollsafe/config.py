@@ -9,6 +9,7 @@ a silently ignored setting.
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ class Config:
     repo: Path
     migrations: str = "migrations"
     deploying: str = "releases/DEPLOYING.md"
+    svg: str | None = None
     releases: str = "releases"
     fixtures: str = "tests/upgrade"
     queries: tuple[str, ...] = ()
@@ -43,6 +45,13 @@ class Config:
     engine: EngineName = "auto"
     notes_ref: str = "refs/notes/review"
     sources: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def picture(self) -> str | None:
+        """The landing-order SVG: ``svg``, else beside the DEPLOYING file; ``None`` when off."""
+        if self.svg is None:
+            return posixpath.splitext(self.deploying)[0] + ".svg"
+        return self.svg or None
 
     def path(self, relative: str) -> Path:
         """The absolute path of a repository-relative path."""
@@ -89,6 +98,8 @@ def _coerce(key: str, value: object, source: str) -> object:
         if value not in choices:
             raise ConfigError(bad, where=where, fix=f"choose one of {', '.join(choices)}")
         return value
+    if key == "svg" and (value is False or value == ""):
+        return ""  # `svg = false`: no picture (``None`` is the default, beside the file)
     if key == "branch" and (value is None or value == ""):
         return None
     if not isinstance(value, str) or not value:

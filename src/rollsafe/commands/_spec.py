@@ -125,6 +125,12 @@ ENGINE = _config_flag(
 CONFIG = (
     _config_flag("migrations", "FOLDER", "migrations folder, relative to the repository"),
     _config_flag("deploying", "FILE", "the DEPLOYING file that holds the table"),
+    _config_flag(
+        "svg",
+        "FILE",
+        "the landing-order picture (default: beside the DEPLOYING file; release-table "
+        "--no-svg: none)",
+    ),
     _config_flag("releases", "FOLDER", "folder of release records"),
     _config_flag(
         "fixtures",
@@ -186,6 +192,11 @@ COMMANDS = (
             Flag(
                 "check",
                 "write nothing; print a diff and exit 1 when the file is stale (for CI)",
+                switch=True,
+            ),
+            Flag(
+                "no-svg",
+                "neither write nor link the landing-order picture (see the `svg` key)",
                 switch=True,
             ),
             FORMAT,

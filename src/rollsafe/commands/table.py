@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import posixpath
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal, TextIO
 
 from rollsafe._files import write_atomic
@@ -43,6 +44,7 @@ from rollsafe.table._rollback import (
     rollback_to_json,
     which_rollback,
 )
+from rollsafe.table._svg import render_svg
 
 Format = Literal["text", "json"]
 
@@ -96,14 +98,16 @@ def release_table(
     *,
     check: bool = False,
     fmt: Format = "text",
+    svg: bool = True,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Write the table into the DEPLOYING file, or with ``check`` only compare it.
+    """Write the table into the DEPLOYING file (and its picture), or with ``check`` compare them.
 
     Returns 0, or `EXIT_CHECK_FAILED` with a unified diff on ``out`` when
-    ``check`` finds the file stale (nothing is written then).  ``fmt="json"``
-    prints the rows for other tools instead of writing the file.
+    ``check`` finds a file stale (nothing is written then).  ``fmt="json"``
+    prints the rows for other tools instead of writing the files.  ``svg``
+    off (``--no-svg``) leaves the picture out of the table and alone on disk.
     """
     out = out or sys.stdout
     err = err or sys.stderr
@@ -115,49 +119,67 @@ def release_table(
         out.write(json.dumps(_table_json(computed)) + "\n")
         if not check:
             return 0
-    path = config.path(config.deploying)
-    existing = read_document(path, shown_as=config.deploying)
-    wanted = merge_document(existing, _block(config, computed), file=config.deploying)
+    outputs = _outputs(config, computed, svg=svg)
+    stale = [(name, old, new) for name, old, new in outputs if old != new]
     if fmt == "json":
-        if existing == wanted:
+        if not stale:
             return 0
-        err.write(unified_diff(existing, wanted, file=config.deploying))
-        _stale(config, err)
+        err.write("".join(unified_diff(old, new, file=name) for name, old, new in stale))
+        _stale(stale, err)
         return EXIT_CHECK_FAILED
     print(summary(computed), file=out)
     if check:
-        if existing == wanted:
-            print(f"{config.deploying} is up to date", file=out)
+        if not stale:
+            print(f"{_names(outputs)} up to date", file=out)
             return 0
-        out.write(unified_diff(existing, wanted, file=config.deploying))
-        _stale(config, err)
+        out.write("".join(unified_diff(old, new, file=name) for name, old, new in stale))
+        _stale(stale, err)
         return EXIT_CHECK_FAILED
-    if existing == wanted:
-        print(f"{config.deploying} is up to date", file=out)
+    if not stale:
+        print(f"{_names(outputs)} up to date", file=out)
         return 0
-    try:
-        write_atomic(path, wanted)
-    except OSError as exc:
-        raise DeployingFileError(
-            f"cannot write: {exc.strerror}",
-            where=config.deploying,
-            fix="check the folder's permissions; the old file is left as it was",
-        ) from exc
-    print(f"wrote {config.deploying}", file=out)
+    # The picture first: the DEPLOYING file that links it is the last thing written.
+    for name, _old, new in sorted(stale, key=lambda item: item[0] == config.deploying):
+        try:
+            write_atomic(config.path(name), new)
+        except OSError as exc:
+            raise DeployingFileError(
+                f"cannot write: {exc.strerror}",
+                where=name,
+                fix="check the folder's permissions; the old file is left as it was",
+            ) from exc
+        print(f"wrote {name}", file=out)
     return 0
 
 
-def _block(config: Config, computed: Computed) -> str:
-    return render_block(
+def _names(outputs: Sequence[tuple[str, str | None, str]]) -> str:
+    names = [name for name, _old, _new in outputs]
+    return names[0] + " is" if len(names) == 1 else " and ".join(names) + " are"
+
+
+def _outputs(config: Config, computed: Computed, *, svg: bool) -> list[tuple[str, str | None, str]]:
+    """``(path, current text, wanted text)`` of the DEPLOYING file and its picture."""
+    picture = config.picture if svg else None
+    link = None
+    if picture is not None:
+        link = posixpath.relpath(picture, posixpath.dirname(config.deploying) or ".")
+    existing = read_document(config.path(config.deploying), shown_as=config.deploying)
+    block = render_block(
         computed.rows,
         strategy=computed.history.strategy,
         released_from=config.releases.rstrip("/") if computed.records else None,
+        picture=link,
     )
+    outputs = [(config.deploying, existing, merge_document(existing, block, file=config.deploying))]
+    if picture is not None:
+        current = read_document(config.path(picture), shown_as=picture)
+        outputs.append((picture, current, render_svg(computed.rows)))
+    return outputs
 
 
-def _stale(config: Config, err: TextIO) -> None:
+def _stale(stale: Sequence[tuple[str, str | None, str]], err: TextIO) -> None:
     print(
-        f"rollsafe: {config.deploying} is stale (the diff above shows what would change): "
+        f"rollsafe: {_names(stale)} stale (the diff above shows what would change): "
         "run `rollsafe release-table` and commit the result",
         file=err,
     )
@@ -308,7 +330,7 @@ def release(config: Config, cl: str, *, out: TextIO | None = None) -> int:
 
 
 def handle_release_table(config: Config, args: argparse.Namespace) -> int:
-    return release_table(config, check=args.check, fmt=args.fmt)
+    return release_table(config, check=args.check, fmt=args.fmt, svg=not args.no_svg)
 
 
 def handle_which(config: Config, args: argparse.Namespace) -> int:

@@ -43,11 +43,14 @@ def render_block(
     *,
     strategy: str = "gerrit",
     released_from: str | None = None,
+    picture: str | None = None,
 ) -> str:
     """The generated block, markers included, ending with a newline.
 
     ``released_from`` names the releases folder when release records shaped
-    the rows (the block then says that unreleased CLs are not listed).
+    the rows (the block then says that unreleased CLs are not listed);
+    ``picture`` is the landing-order SVG's path relative to the file, linked
+    under the out-of-order list.
     """
     parts = [
         BEGIN,
@@ -61,6 +64,8 @@ def render_block(
     parts += _table_lines(rows)
     parts += ["", _legend(rows, released_from)]
     parts += ["", *_out_of_order_lines(rows, strategy)]
+    if picture is not None:
+        parts += ["", *_picture_lines(picture)]
     parts += ["", *_example_lines(rows), "", END]
     return "\n".join(parts) + "\n"
 
@@ -163,6 +168,19 @@ def _out_of_order_lines(rows: Sequence[Row], strategy: str) -> list[str]:
         intro += " A CL range can hold CLs that landed in another row"
     intro += " (`rollsafe which CL` explains one):"
     return [_wrap(intro), "", *entries]
+
+
+def _picture_lines(picture: str) -> list[str]:
+    """The link to the landing-order picture, with a sentence on how to read it."""
+    return [
+        _wrap(
+            "**Landing order.** Each dot is a CL: across, the order CLs landed in; up, the CL "
+            "number. One colour per row, dashed lines at row boundaries, a dark ring around a "
+            "CL that lies in another row's CL range."
+        ),
+        "",
+        f"![CL number against landing order, one colour per row]({picture})",
+    ]
 
 
 def choose_example(rows: Sequence[Row]) -> tuple[CodeVersion, CodeVersion] | None:
