@@ -635,7 +635,7 @@ def out_of_order_summary(row: Row, rows: Sequence[Row]) -> tuple[str, ...]:
             for owner in sorted(owners, reverse=not newer)
         )
         count = sum(len(numbers) for numbers in owners.values())
-        cls, verb = ("CL", "ships") if count == 1 else (f"{count} CLs", "ship")
+        cls, verb = ("1 CL", "ships") if count == 1 else (f"{count} CLs", "ship")
         if newer:
             head = f"{cls} landed in a later row and {verb} a newer schema"
         else:
