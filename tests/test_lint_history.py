@@ -114,10 +114,17 @@ def test_an_edit_reverted_later_is_repaired() -> None:
     assert lint_history(past, [record(past, "100")]) == ()
 
 
-def test_several_edits_name_the_first_cl_and_count_the_rest() -> None:
-    past = history(pair(1, "a"), pair(1, "A"), pair(1, "AA"))
-    (found,) = lint_history(past, [record(past, "100")])
-    assert found.cl == "101" and "1 later change" in found.message
+def test_every_edit_of_a_shipped_file_is_named_with_its_cl_and_commit() -> None:
+    past = history(pair(1, "a"), pair(1, "A"), pair(1, "A"), pair(1, "AA"), pair(1, "AAA"))
+    found = lint_history(past, [record(past, "100")])
+    assert rules(found) == [
+        ("shipped-migration-edited", "error", cl) for cl in ("101", "103", "104")
+    ]
+    assert [f.commit for f in found] == [commit_of(101), commit_of(103), commit_of(104)]
+    assert [f.message.split(" after")[0].split("by ")[1] for f in found] == [
+        f"CL {cl} (commit {commit_of(cl)[:12]})" for cl in (101, 103, 104)
+    ]
+    assert "edit 2 of 3" in found[1].message
 
 
 def test_an_edit_shipped_by_a_later_record_is_still_a_divergence() -> None:

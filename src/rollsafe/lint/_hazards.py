@@ -82,7 +82,9 @@ class _Event:
     step: _Step
     path: str
     detail: str
-    later: int = 0
+    #: Every edit of a shipped file, ``(step, new blob)`` in landing order: each is a
+    #: hazard of its own for the databases that applied the version in between.
+    edits: list[tuple[_Step, str]] = field(default_factory=list)
     target: int | None = None
     #: The contents that had shipped when the event happened (restoring one repairs it).
     before: frozenset[str] = frozenset()
@@ -231,12 +233,12 @@ def _compare(
                 walk.events.append(_Event("migration-deleted", version, step, old.path, ""))
             continue
         if now.blob != old.blob and now.blob not in walk.shipped_up[version]:
-            _edited(walk, version, "up", step, now.path, walk.shipped_up[version])
+            _edited(walk, version, "up", step, now, walk.shipped_up[version])
     for version, old in prev_downs.items():
         now = downs.get(version)
         shipped = walk.shipped_down.get(version)
         if shipped and now is not None and now.blob != old.blob and now.blob not in shipped:
-            _edited(walk, version, "down", step, now.path, shipped)
+            _edited(walk, version, "down", step, now, shipped)
     if top is not None:
         for version in sorted(new_versions - renamed_into):
             # A shipped version coming back is a restore, judged by its content.
@@ -254,17 +256,22 @@ def _compare(
 
 
 def _edited(
-    walk: _Walk, version: int, direction: str, step: _Step, path: str, shipped: Collection[str]
+    walk: _Walk, version: int, direction: str, step: _Step, now: _File, shipped: Collection[str]
 ) -> None:
     key = (version, direction)
-    if key in walk.edited:
-        walk.edited[key].later += 1
-        return
-    event = _Event(
-        "shipped-migration-edited", version, step, path, direction, before=frozenset(shipped)
-    )
-    walk.edited[key] = event
-    walk.events.append(event)
+    event = walk.edited.get(key)
+    if event is None:
+        event = _Event(
+            "shipped-migration-edited",
+            version,
+            step,
+            now.path,
+            direction,
+            before=frozenset(shipped),
+        )
+        walk.edited[key] = event
+        walk.events.append(event)
+    event.edits.append((step, now.blob))
 
 
 def _resolve(
@@ -284,7 +291,7 @@ def _resolve(
         wanted: set[str] = set()
         for event in walk.edited.values():
             if event.detail == "up" and event.version in ups:
-                wanted.add(ups[event.version].blob)
+                wanted.update(blob for _step, blob in event.edits)
                 wanted.update(event.before)
         texts = read_texts(wanted) if wanted else {}
     for event in walk.events:
@@ -316,18 +323,8 @@ def _resolve(
                 continue  # deleted later: reported as such (or a missing down file)
             if current.blob in event.before:
                 continue  # the shipped content was restored
-            path = current.path
-            more = f" (and {event.later} later change(s))" if event.later else ""
-            message = (
-                f"{event.detail} file of version {event.version} was changed by "
-                f"{event.step.label()}{more} after it shipped ({shipped})"
-            )
-            if event.detail == "down":
-                severity = "warning"
-                message += "; rollbacks now depend on which code version runs them"
-            elif _same_statements(current.blob, event.before, texts):
-                severity = "info"
-                message += "; only comments or layout changed, the statements are the same"
+            findings.extend(_edit_findings(event, current.path, shipped, texts))
+            continue
         else:  # migration-out-of-order
             if now is None:
                 continue  # removed again before anything else
@@ -348,6 +345,46 @@ def _resolve(
             )
         )
     return tuple(findings)
+
+
+def _edit_findings(
+    event: _Event, path: str, shipped: str, texts: Mapping[str, str]
+) -> list[Finding]:
+    """One finding per edit of a shipped file, each naming its CL and commit.
+
+    Why each: a database that applied the version between two edits holds
+    that edit's text, so every edit is a divergence of its own to repair.
+    """
+    rule = RULES[event.rule]
+    count = len(event.edits)
+    found: list[Finding] = []
+    for number, (step, blob) in enumerate(event.edits, start=1):
+        severity: Severity = "error"
+        message = (
+            f"{event.detail} file of version {event.version} was changed by {step.label()} "
+            f"after it shipped ({shipped})"
+        )
+        if count > 1:
+            message += f", edit {number} of {count}"
+        if event.detail == "down":
+            severity = "warning"
+            message += "; rollbacks now depend on which code version runs them"
+        elif _same_statements(blob, event.before, texts):
+            severity = "info"
+            message += "; only comments or layout changed, the statements are the same"
+        found.append(
+            Finding(
+                event.rule,
+                severity,
+                path,
+                None,
+                f"{message}: {rule.why}",
+                rule.fix,
+                step.cl,
+                step.commit,
+            )
+        )
+    return found
 
 
 def _same_statements(blob: str, shipped: Collection[str], texts: Mapping[str, str]) -> bool:
