@@ -81,6 +81,10 @@ CASES: dict[str, tuple[str, str]] = {
         "ALTER TABLE sessions ADD CONSTRAINT ended CHECK (ended_at >= started_at);",
         "ALTER TABLE sessions ADD CONSTRAINT ended CHECK (ended_at >= started_at) NOT VALID;",
     ),
+    "add-column-rewrites-table": (
+        "ALTER TABLE machines ADD COLUMN seq bigserial;",
+        "ALTER TABLE machines ADD COLUMN seq bigint;",
+    ),
     "enum-value-same-transaction": (
         "ALTER TYPE work_state ADD VALUE 'paused';\n"
         "UPDATE work_items SET state = 'paused' WHERE id = 0;",
@@ -240,11 +244,19 @@ def test_constraint_forms(sql: str, expected: set[str]) -> None:
     ],
 )
 def test_columns_the_database_fills_are_not_required_columns(column: str) -> None:
-    assert rules_of(f"ALTER TABLE machines ADD COLUMN {column};") == set()
+    found = rules_of(f"ALTER TABLE machines ADD COLUMN {column};")
+    assert "add-not-null-column" not in found
+    # Filling serial, identity and stored generated columns rewrites the table.
+    assert (found == {"add-column-rewrites-table"}) is (
+        " int" not in column or "GENERATED" in column
+    )
 
 
 def test_a_new_primary_key_column_without_default_is_required() -> None:
-    assert rules_of("ALTER TABLE machines ADD COLUMN n int PRIMARY KEY;") == {"add-not-null-column"}
+    assert rules_of("ALTER TABLE machines ADD COLUMN n int PRIMARY KEY;") == {
+        "add-not-null-column",
+        "constraint-validates-rows",
+    }
 
 
 def test_set_not_null_on_a_column_added_without_default_in_the_same_file() -> None:
@@ -571,3 +583,66 @@ def test_lint_warns_where_golang_migrates_one_query_fails(sql: str, line: int | 
     assert [(f.severity, f.line) for f in found] == (
         [] if line is None else [("warning", line + 1)]
     )
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("ALTER TABLE machines ADD COLUMN serial_no text UNIQUE;", {"constraint-validates-rows"}),
+        (
+            "ALTER TABLE machines ADD COLUMN id2 SERIAL PRIMARY KEY;",
+            {"constraint-validates-rows", "add-column-rewrites-table"},
+        ),
+        (
+            "ALTER TABLE machines ADD COLUMN rack_id bigint REFERENCES racks (id);",
+            {"constraint-validates-rows"},
+        ),
+        (
+            "ALTER TABLE machines ADD COLUMN n int GENERATED ALWAYS AS IDENTITY;",
+            {"add-column-rewrites-table"},
+        ),
+        (
+            "ALTER TABLE machines ADD COLUMN token uuid DEFAULT gen_random_uuid();",
+            {"add-column-rewrites-table"},
+        ),
+        ("ALTER TABLE machines ADD COLUMN zone text DEFAULT 'a';", set()),
+        # A table created in the same file has no rows and no old code.
+        ("CREATE TABLE racks (id int);\nALTER TABLE racks ADD COLUMN n serial UNIQUE;", set()),
+    ],
+)
+def test_inline_constraints_of_add_column_are_caught(sql: str, expected: set[str]) -> None:
+    assert rules_of(sql) == expected
+    assert compat_of(migration(sql)).compat == "live"  # old code never writes the new column
+
+
+def test_inline_references_names_the_locked_table() -> None:
+    (hit,) = analyse("ALTER TABLE machines ADD COLUMN rack_id bigint REFERENCES racks (id);").hits
+    assert "locks racks against writes" in hit.message and "machines.rack_id" in hit.message
+
+
+@pytest.mark.parametrize(
+    ("constraint", "expected"),
+    [
+        # Old code never writes a column added in this file: nothing it can violate.
+        ("CHECK (zone <> '')", set()),
+        ("FOREIGN KEY (zone) REFERENCES zones (name)", {"constraint-validates-rows"}),
+        ("FOREIGN KEY (zone) REFERENCES zones (name) NOT VALID", set()),
+        # A check that also names an existing column is old code's business again.
+        ("CHECK (zone <> hostname)", {"add-constraint", "constraint-validates-rows"}),
+    ],
+)
+def test_constraints_on_columns_added_earlier_in_the_file_break_nothing(
+    constraint: str, expected: set[str]
+) -> None:
+    sql = "ALTER TABLE machines ADD COLUMN zone text;\n"
+    sql += f"ALTER TABLE machines ADD CONSTRAINT z {constraint};"
+    assert rules_of(sql) == expected
+    assert ("add-constraint" in compat_of(migration(sql)).reasons) is ("add-constraint" in expected)
+
+
+def test_check_on_a_new_column_with_a_default_still_scans_the_rows() -> None:
+    sql = (
+        "ALTER TABLE machines ADD COLUMN zone text DEFAULT 'a';\n"
+        "ALTER TABLE machines ADD CONSTRAINT z CHECK (zone <> '');"
+    )
+    assert rules_of(sql) == {"constraint-validates-rows"}

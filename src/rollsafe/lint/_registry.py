@@ -134,6 +134,15 @@ RULES: Mapping[str, Rule] = _rules(
         "later migration; for UNIQUE build the index CONCURRENTLY and add USING INDEX",
     ),
     Rule(
+        "add-column-rewrites-table",
+        "risky",
+        "warning",
+        "a value computed for every row (serial, identity, a volatile default) rewrites the "
+        "table under a lock that blocks reads and writes",
+        "add the column without a default, fill it in batches, then set the default (and the "
+        "sequence) in a later migration",
+    ),
+    Rule(
         "enum-value-same-transaction",
         "risky",
         "warning",

@@ -106,6 +106,8 @@ def _alter_table(node: Node, line: int, state: _State) -> None:
                     f"adds NOT NULL column {table}.{colname} without a default",
                     ("column", f"{table}.{colname}"),
                 )
+            if existing:
+                _inline_constraints(table, coldef, line, state)
         elif subtype == "AT_DropColumn":
             if existing and column not in state.columns:
                 state.hit("drop-column", line, f"drops column {table}.{name}", subject)
@@ -127,6 +129,95 @@ def _alter_table(node: Node, line: int, state: _State) -> None:
         elif subtype == "AT_AddConstraint":
             constraint = definition.get("Constraint", {})
             _add_constraint(table, constraint, line, existing, state)
+
+
+#: Functions whose value differs per row: a default calling one is computed for every row.
+_VOLATILE = {"nextval", "random", "gen_random_uuid", "uuid_generate_v4", "clock_timestamp"}
+
+
+def _inline_constraints(table: str, coldef: Node, line: int, state: _State) -> None:
+    """What an ``ADD COLUMN`` on an existing table costs beyond the column itself.
+
+    Old code never writes the new column, so inline constraints break
+    nothing; but ``UNIQUE`` and ``PRIMARY KEY`` build an index under a lock
+    that blocks writes, ``REFERENCES`` locks the referenced table while the
+    rows are checked, and a value computed per row (``serial``, identity,
+    ``DEFAULT nextval(...)``) rewrites the whole table.
+    """
+    colname = coldef.get("colname", "?")
+    subject = ("column", f"{table}.{colname}")
+    where = state.node_line(coldef, line)
+    per_row = (
+        "a serial type" if _last(coldef.get("typeName", {}).get("names")) in _SERIALS else None
+    )
+    for item in coldef.get("constraints", ()):
+        constraint = item.get("Constraint", {})
+        contype = constraint.get("contype")
+        if contype == "CONSTR_IDENTITY":
+            per_row = "an identity"
+        elif contype == "CONSTR_GENERATED":
+            per_row = "a stored generated value"
+        elif contype == "CONSTR_DEFAULT" and _calls_volatile(constraint.get("raw_expr")):
+            per_row = "a default computed per row"
+        elif contype in ("CONSTR_UNIQUE", "CONSTR_PRIMARY"):
+            kind = _CONSTRAINT_KINDS[contype]
+            state.hit(
+                "constraint-validates-rows",
+                where,
+                f"inline {kind} on new column {table}.{colname} builds its index on {table} "
+                "under a lock that blocks writes",
+                subject,
+            )
+        elif contype == "CONSTR_FOREIGN":
+            target = constraint.get("pktable", {}).get("relname", "?")
+            state.hit(
+                "constraint-validates-rows",
+                where,
+                f"inline REFERENCES {target} on new column {table}.{colname} locks {target} "
+                f"against writes while every row of {table} is checked",
+                subject,
+            )
+    if per_row is not None:
+        state.hit(
+            "add-column-rewrites-table",
+            where,
+            f"new column {table}.{colname} takes {per_row}: every existing row of {table} is "
+            "rewritten under a lock that blocks reads and writes",
+            subject,
+        )
+
+
+def _calls_volatile(expr: Node | None) -> bool:
+    """Whether a default expression calls a function whose value differs per row."""
+    stack: list[object] = [expr]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            call = item.get("FuncCall")
+            if isinstance(call, dict) and _last(call.get("funcname")) in _VOLATILE:
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _columns_in(constraint: Node) -> set[str]:
+    """The columns of the constrained table a CHECK or FOREIGN KEY names."""
+    if constraint.get("contype") == "CONSTR_FOREIGN":
+        return set(_strings(constraint.get("fk_attrs")))
+    names: set[str] = set()
+    stack: list[object] = [constraint.get("raw_expr")]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = item.get("ColumnRef")
+            if isinstance(ref, dict):
+                names.add(_last(ref.get("fields")))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return names
 
 
 def _set_not_null(table: str, name: str, line: int, existing: bool, state: _State) -> None:
@@ -165,6 +256,23 @@ def _add_constraint(table: str, constraint: Node, line: int, existing: bool, sta
         # reported when it was created); promoting it scans nothing.
         return
     not_valid = bool(constraint.get("skip_validation"))
+    if contype in ("CONSTR_CHECK", "CONSTR_FOREIGN"):
+        columns = _columns_in(constraint)
+        if columns and all((table, column) in state.columns for column in columns):
+            # Every column it names was added earlier in this file: old code never
+            # writes them, so it cannot violate the constraint.  What stays is the
+            # cost: a foreign key locks the table it references while rows are
+            # checked; a CHECK over columns that hold only NULL passes every row.
+            fresh_nulls = not any(state.columns[(table, column)] for column in columns)
+            if not not_valid and (contype == "CONSTR_FOREIGN" or not fresh_nulls):
+                state.hit(
+                    "constraint-validates-rows",
+                    line,
+                    f"{kind} constraint {name} on columns added in this file still checks "
+                    f"every row of {table} under a lock that blocks writes",
+                    subject,
+                )
+            return
     if not_valid:
         detail = (
             "added NOT VALID: existing rows are not checked, but old code's writes can "

@@ -1,0 +1,2 @@
+-- Expected: constraint-validates-rows
+ALTER TABLE machines ADD COLUMN serial_number text UNIQUE;

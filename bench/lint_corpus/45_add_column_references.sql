@@ -1,0 +1,2 @@
+-- Expected: constraint-validates-rows
+ALTER TABLE work_items ADD COLUMN machine_id bigint REFERENCES machines (id);
