@@ -250,7 +250,14 @@ COMMANDS = (
         "check migrations (SQL rules, directives) and their history; infer live/offline",
         "rollsafe.commands.lint:handle_lint",
         (
-            FORMAT,
+            Flag(
+                "format",
+                "text (default), json, github (workflow commands: annotations on the pull "
+                "request) or sarif (SARIF 2.1.0, for code scanning)",
+                dest="fmt",
+                choices=("text", "json", "github", "sarif"),
+                default="text",
+            ),
             STRICT,
             Flag(
                 "no-history",

@@ -34,6 +34,8 @@ from rollsafe.lint import (
     compat_of,
     lint_catalogue,
     lint_history,
+    render_github,
+    render_sarif,
     sort_findings,
 )
 from rollsafe.migrate import Catalogue, load_catalogue, read_by_catalogue
@@ -41,7 +43,7 @@ from rollsafe.migrate import Catalogue, load_catalogue, read_by_catalogue
 if TYPE_CHECKING:
     from rollsafe.config import Config
 
-Format = Literal["text", "json"]
+Format = Literal["text", "json", "github", "sarif"]
 
 
 def handle_lint(config: Config, args: argparse.Namespace) -> int:
@@ -62,6 +64,11 @@ def lint(
     report = lint_report(config, history=history)
     if fmt == "json":
         stream.write(render_json(report, config, strict=strict))
+    elif fmt == "github":
+        summary = summary_line(report, strict=strict)
+        stream.write(render_github(report, folder=config.migrations, summary=summary))
+    elif fmt == "sarif":
+        stream.write(render_sarif(report, folder=config.migrations))
     else:
         stream.write(render_text(report, strict=strict))
     return EXIT_CHECK_FAILED if report.failed(strict=strict) else 0
@@ -193,6 +200,12 @@ def render_text(report: LintReport, *, strict: bool = False) -> str:
             lines.append(f"  {'':<5} {'':<7} fix: {found.fix}")
     if lines:
         lines.append("")
+    lines.append(summary_line(report, strict=strict))
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(report: LintReport, *, strict: bool = False) -> str:
+    """``lint ok: 0 error(s), 1 warning(s), ...``: the verdict and the counts on one line."""
     verdicts = report.verdicts.values()
     offline = sum(1 for v in verdicts if v.compat == "offline")
     inferred = sum(1 for v in verdicts if v.inferred)
@@ -203,8 +216,7 @@ def render_text(report: LintReport, *, strict: bool = False) -> str:
     )
     verdict = "FAILED" if report.failed(strict=strict) else "ok"
     mode = " (strict)" if strict else ""
-    lines.append(f"lint {verdict}{mode}: {summary}")
-    return "\n".join(lines) + "\n"
+    return f"lint {verdict}{mode}: {summary}"
 
 
 def render_json(report: LintReport, config: Config, *, strict: bool = False) -> str:

@@ -14,6 +14,7 @@ from rollsafe._lazy import lazy_names
 
 if TYPE_CHECKING:
     from rollsafe.lint._dialect import DialectUse, cockroach_sql, files_needing_cockroach
+    from rollsafe.lint._formats import render_github, render_sarif
     from rollsafe.lint._run import (
         BREAKING,
         RULES,
@@ -55,6 +56,8 @@ __all__ = [
     "lint_history",
     "lint_migration",
     "rollback_of",
+    "render_github",
+    "render_sarif",
     "sort_findings",
     "walk_nodes",
 ]
@@ -83,5 +86,7 @@ __getattr__, __dir__ = lazy_names(
         "rollback_of": "._run",
         "sort_findings": "._run",
         "walk_nodes": "._sqlparse",
+        "render_github": "._formats",
+        "render_sarif": "._formats",
     },
 )
