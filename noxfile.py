@@ -1,16 +1,40 @@
+# /// script
+# dependencies = [
+#   "nox>=2025.2.9",
+#   "invoke>=2.2",
+#   "GitPython>=3.1.40",
+#   "psycopg[binary]>=3.1",
+#   "pglast>=7",
+# ]
+# ///
 """Sessions for developing rollsafe and for checking this repository's own schema.
 
 ``nox`` with no arguments runs what CI runs: the tests, the linters, the
 staleness check of releases/DEPLOYING.md, and the upgrade test of every
 adjacent schema pair.  Dependency groups come from pyproject.toml so the
 list of tools lives in one place.
+
+nox installed on its own (pipx, the nox GitHub Action) cannot import
+rollsafe.  The ``# /// script`` block above (PEP 723, nox's script mode)
+names rollsafe's runtime dependencies (a test keeps them equal to
+pyproject.toml's): nox installs them into ``.nox/_nox_script_mode`` and runs
+this file there, and rollsafe itself is imported from ``src/`` of this
+checkout, which is the code under test.  With rollsafe installed (``pip
+install -e '.[dev]'``) nothing of this happens.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import nox
 
-from rollsafe.nox_sessions import upgrade_pairs_sessions
+if importlib.util.find_spec("rollsafe") is None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
+
+from rollsafe.nox_sessions import upgrade_pairs_sessions  # noqa: E402
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
