@@ -7,6 +7,7 @@ typo must give one line and exit code 2, not a traceback.
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -19,7 +20,13 @@ from psycopg.conninfo import conninfo_to_dict
 
 from rollsafe import cli
 from rollsafe._db import mask_dsn, parse_target, scrub
-from rollsafe.commands.migrate import migrate, parse_version, run_migrate
+from rollsafe.commands.migrate import (
+    migrate,
+    parse_version,
+    run_migrate,
+    terminal_progress,
+    versions_text,
+)
 from rollsafe.config import Config
 from rollsafe.engines import URL_ENV, Database
 from rollsafe.errors import EXIT_BAD_INPUT, ConfigError, DatabaseAhead
@@ -230,3 +237,47 @@ def test_url_parameters_libpq_does_not_know_become_server_settings() -> None:
         "postgres://u@h/db?sslmode=disable&options=-c%20search_path%3Dapp%5C%20x%2Cpublic"
     )
     assert target.options == {"x-a": "1"} and target.url_path == "/db"
+
+
+def test_long_lists_are_summarised() -> None:
+    assert versions_text([1, 2, 3]) == "1, 2, 3"
+    many = list(range(20240101000000, 20240101000300))
+    assert versions_text(many) == "300 migrations, 20240101000000 to 20240101000299"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_shows_on_a_terminal_only_when_much_is_to_run() -> None:
+    assert terminal_progress(io.StringIO()) is None
+    screen = _Terminal()
+    show = terminal_progress(screen)
+    assert show is not None
+    show(1, 5, 1)
+    assert screen.getvalue() == ""  # a few files run too fast to need a counter
+    show(1, 300, 20240101000000)
+    show(2, 300, 20240101000001)
+    assert screen.getvalue().endswith("\rmigrating: 2/300 (version 20240101000001)")
+
+
+@pytest.mark.db
+def test_three_hundred_migrations_are_one_line_and_report_progress(
+    tmp_path: Path, database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for index in range(300):
+        version = 20240101000000 + index
+        (folder / f"{version}_t{index}.up.sql").write_text(f"CREATE TABLE t{index} (id int);\n")
+        (folder / f"{version}_t{index}.down.sql").write_text(f"DROP TABLE t{index};\n")
+    seen: list[tuple[int, int, int]] = []
+    result = run_migrate(
+        Config(repo=tmp_path), database.dsn, progress=lambda *step: seen.append(step)
+    )
+    assert len(result.changed) == 300
+    assert seen[0] == (1, 300, 20240101000000) and seen[-1] == (300, 300, 20240101000299)
+    assert migrate(Config(repo=tmp_path), database.dsn, action="down-to", version=None) == 0
+    out = capsys.readouterr().out
+    assert "undone: 300 migrations, 20240101000299 to 20240101000000\n" in out

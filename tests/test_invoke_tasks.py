@@ -118,7 +118,7 @@ def test_migrate_refuses_two_actions(repo: GitRepo) -> None:
 def test_a_bad_choice_is_one_line_and_exit_2(repo: GitRepo) -> None:
     done = invoke(repo, "lint", "--format", "xml")
     assert done.returncode == EXIT_BAD_INPUT
-    assert done.stderr == "rollsafe: bad --format 'xml' (use text or json)\n"
+    assert done.stderr == "rollsafe: bad --format 'xml' (use text or json or github or sarif)\n"
 
 
 def test_debug_shows_the_traceback_before_the_line(repo: GitRepo) -> None:

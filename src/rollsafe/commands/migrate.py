@@ -16,7 +16,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TextIO
 
@@ -87,12 +87,14 @@ def run_migrate(
     files_at: str | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     notify: Callable[[str], None] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> MigrateResult:
     """Move the database per ``action``; raises a `RollsafeError` for anything wrong.
 
     ``files_at`` runs the migration files as they were at that CL (git
     blobs of the release branch's history) instead of the work tree's.
     ``notify`` hears what a person waiting should know (who holds the lock).
+    ``progress(done, total, version)`` is called after each migration file.
     """
     from rollsafe._db import mask_dsn
     from rollsafe.migrate import load_catalogue
@@ -106,7 +108,7 @@ def run_migrate(
     changed: tuple[int, ...] = ()
     if action == "force" and version is not None and version not in catalogue and notify:
         notify(f"no migration file has version {version}: forced all the same, as golang-migrate")
-    session = _Session(config, url, catalogue, lock_timeout, notify)
+    session = _Session(config, url, catalogue, lock_timeout, notify, progress)
     try:
         changed, status = _run(session, action, version, strict)
     except IrreversibleMigration as exc:
@@ -150,6 +152,7 @@ class _Session:
     catalogue: Catalogue
     lock_timeout: float
     notify: Callable[[str], None] | None
+    progress: Callable[[int, int, int], None] | None = None
 
 
 def _run(
@@ -165,6 +168,7 @@ def _run(
         table=session.config.migrations_table,
         lock_timeout=session.lock_timeout,
         notify=session.notify,
+        progress=session.progress,
     ) as migrator:
         if action == "up":
             changed = migrator.up(strict=strict)
@@ -188,6 +192,36 @@ def _state(status: Status) -> str:
     return f"version {status.version} ({'dirty' if status.dirty else 'clean'})"
 
 
+#: Lists longer than this are summarised by their count, first and last version.
+LIST_LIMIT = 10
+#: A counter is shown on a terminal when at least this many files run.
+PROGRESS_FROM = 20
+
+
+def versions_text(versions: Sequence[int]) -> str:
+    """``1, 2, 3``, or ``300 migrations, 20240101000000 to 20240101000299`` for long lists."""
+    if len(versions) <= LIST_LIMIT:
+        return ", ".join(str(v) for v in versions)
+    return f"{len(versions)} migrations, {versions[0]} to {versions[-1]}"
+
+
+def terminal_progress(stream: TextIO) -> Callable[[int, int, int], None] | None:
+    """A counter on a terminal's ``stream`` when much is to run; nothing in a log.
+
+    Why: applying hundreds of migrations to a real database takes minutes,
+    and a silent terminal looks hung; a CI log would only collect the noise.
+    """
+    if not stream.isatty():
+        return None
+
+    def show(done: int, total: int, version: int) -> None:
+        if total >= PROGRESS_FROM:
+            stream.write(f"\rmigrating: {done}/{total} (version {version})")
+            stream.flush()
+
+    return show
+
+
 def describe(result: MigrateResult) -> list[str]:
     """The lines a person reads after a run."""
     status = result.status
@@ -198,7 +232,7 @@ def describe(result: MigrateResult) -> list[str]:
     if result.action == "force":
         lines.append(f"forced to {_state(status)}")
     elif verb is not None:
-        ran = ", ".join(str(v) for v in result.changed) if result.changed else "nothing"
+        ran = versions_text(result.changed) if result.changed else "nothing"
         lines.append(f"{verb}: {ran}")
     lines.append(f"now at {_state(status)}")
     if status.ahead:
@@ -207,7 +241,7 @@ def describe(result: MigrateResult) -> list[str]:
             "(expected while old components run during a rolling upgrade)"
         )
     else:
-        pending = ", ".join(str(v) for v in status.pending) if status.pending else "none"
+        pending = versions_text(status.pending) if status.pending else "none"
         lines.append(f"pending: {pending}")
     return lines
 
@@ -233,16 +267,23 @@ def migrate(
     def notify(line: str) -> None:
         print(f"rollsafe: {line}", file=sys.stderr, flush=True)
 
-    result = run_migrate(
-        config,
-        dsn,
-        action=action,
-        version=version,
-        strict=strict,
-        files_at=files_at,
-        lock_timeout=lock_timeout,
-        notify=notify,
-    )
+    progress = terminal_progress(sys.stderr)
+    try:
+        result = run_migrate(
+            config,
+            dsn,
+            action=action,
+            version=version,
+            strict=strict,
+            files_at=files_at,
+            lock_timeout=lock_timeout,
+            notify=notify,
+            progress=progress,
+        )
+    finally:
+        if progress is not None:  # an error after some files: its line starts clean
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
     if fmt == "json":
         payload = {
             "action": result.action,

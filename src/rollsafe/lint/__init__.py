@@ -55,9 +55,9 @@ __all__ = [
     "lint_catalogue",
     "lint_history",
     "lint_migration",
-    "rollback_of",
     "render_github",
     "render_sarif",
+    "rollback_of",
     "sort_findings",
     "walk_nodes",
 ]

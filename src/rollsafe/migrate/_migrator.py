@@ -123,8 +123,11 @@ class Migrator:
         lock_table: str = DEFAULT_LOCK_TABLE,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         notify: Callable[[str], None] | None = None,
+        progress: Callable[[int, int, int], None] | None = None,
     ) -> None:
         self._target = parse_target(dsn)
+        #: Called after each file as ``progress(done, total, version)`` (a terminal's counter).
+        self.progress = progress
         options = url_options(self._target.options)
         name = table_name(table, quoted=table.startswith('"'))
         if table == DEFAULT_TABLE and options.table is not None:
@@ -450,6 +453,8 @@ class Migrator:
         for migration in steps:
             self._run(migration.up_path, migration.up_sql, migration.version)
             applied.append(migration.version)
+            if self.progress is not None:
+                self.progress(len(applied), len(steps), migration.version)
         return tuple(applied)
 
     def _apply_down(self, current: int | None, last: int | None) -> tuple[int, ...]:
@@ -469,6 +474,8 @@ class Migrator:
             assert migration.down_path is not None and migration.down_sql is not None
             self._run(migration.down_path, migration.down_sql, previous)
             undone.append(migration.version)
+            if self.progress is not None:
+                self.progress(len(undone), len(steps), migration.version)
         return tuple(undone)
 
     def _run(self, file: str, sql: str, new_version: int | None) -> None:
