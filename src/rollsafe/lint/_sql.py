@@ -38,6 +38,7 @@ from rollsafe.lint._sqlparse import (
     _statements,
     _strings,
     _walk_strings,
+    walk_nodes,
 )
 
 
@@ -189,35 +190,22 @@ def _inline_constraints(table: str, coldef: Node, line: int, state: _State) -> N
 
 def _calls_volatile(expr: Node | None) -> bool:
     """Whether a default expression calls a function whose value differs per row."""
-    stack: list[object] = [expr]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            call = item.get("FuncCall")
-            if isinstance(call, dict) and _last(call.get("funcname")) in _VOLATILE:
-                return True
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
+    return any(
+        _last(node["FuncCall"].get("funcname")) in _VOLATILE
+        for node in walk_nodes(expr)
+        if isinstance(node.get("FuncCall"), dict)
+    )
 
 
 def _columns_in(constraint: Node) -> set[str]:
     """The columns of the constrained table a CHECK or FOREIGN KEY names."""
     if constraint.get("contype") == "CONSTR_FOREIGN":
         return set(_strings(constraint.get("fk_attrs")))
-    names: set[str] = set()
-    stack: list[object] = [constraint.get("raw_expr")]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            ref = item.get("ColumnRef")
-            if isinstance(ref, dict):
-                names.add(_last(ref.get("fields")))
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return names
+    return {
+        _last(node["ColumnRef"].get("fields"))
+        for node in walk_nodes(constraint.get("raw_expr"))
+        if isinstance(node.get("ColumnRef"), dict)
+    }
 
 
 def _set_not_null(table: str, name: str, line: int, existing: bool, state: _State) -> None:
