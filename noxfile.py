@@ -34,7 +34,7 @@ import nox
 if importlib.util.find_spec("rollsafe") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from rollsafe.nox_sessions import upgrade_pairs_sessions  # noqa: E402
+from rollsafe.nox_sessions import upgrade_pairs_sessions
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
