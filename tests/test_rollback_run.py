@@ -173,7 +173,8 @@ def test_table_shows_the_rollback_of_every_row(
     assert "| 2 | 3 | 225-240 | 2024-01-01 | live | live |" in text
     assert "| 3 | 4 | 235-250 | 2024-01-01 | live | offline (inferred) |" in text
     assert "| 4 | 5 | 260 and later | 2024-01-01 | live | live (inferred) |" in text
-    assert "CL 225 landed after 240" in text and "CL 235 landed after 250" in text
+    assert "- Row 1 (CLs 220-230): 1 CL landed in a later row and ships a newer schema: 225" in text
+    assert "- Row 2 (CLs 225-240): 1 CL landed in a later row and ships a newer schema: 235" in text
     assert run(repo, "which", "235") == 0
     out = capsys.readouterr().out
     assert "rollback: offline (inferred) to row 2 (schema 3)" in out
