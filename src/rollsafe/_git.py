@@ -19,7 +19,7 @@ import fnmatch
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -376,6 +376,14 @@ def files_at(repo: Path, commit: str, patterns: Sequence[str]) -> dict[str, str]
             continue
         if any(fnmatch.fnmatchcase(path, pattern) for pattern in patterns):
             blobs[path] = blob
+    return blob_texts(repo, blobs, at=f"at {resolved[:12]}")
+
+
+def blob_texts(repo: Path, blobs: Mapping[str, str], *, at: str) -> dict[str, str]:
+    """``path -> text`` of ``path -> blob id``, read in one batch; ``at`` says where, in errors.
+
+    A blob that is not UTF-8 is a `HistoryError` naming the path.
+    """
     contents = read_blobs(repo, blobs.values())
     texts: dict[str, str] = {}
     for path, blob in sorted(blobs.items()):
@@ -384,7 +392,7 @@ def files_at(repo: Path, commit: str, patterns: Sequence[str]) -> dict[str, str]
         except UnicodeDecodeError as exc:
             raise HistoryError(
                 f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                where=f"{path} at {resolved[:12]}",
+                where=f"{path} {at}",
                 fix="save the file as UTF-8",
             ) from exc
     return texts

@@ -295,7 +295,6 @@ def _resolve(
                 wanted.update(event.before)
         texts = read_texts(wanted) if wanted else {}
     for event in walk.events:
-        rule = RULES[event.rule]
         if event.rule in ignores.get(event.version, frozenset()):
             continue
         severity: Severity = "error"
@@ -332,18 +331,7 @@ def _resolve(
                 f"version {event.version} was added by {event.step.label()} below version "
                 f"{event.target}, which had already shipped"
             )
-        findings.append(
-            Finding(
-                event.rule,
-                severity,
-                path,
-                None,
-                f"{message}: {rule.why}",
-                rule.fix,
-                event.step.cl,
-                event.step.commit,
-            )
-        )
+        findings.append(_history_finding(event.rule, severity, path, message, event.step))
     return tuple(findings)
 
 
@@ -355,7 +343,6 @@ def _edit_findings(
     Why each: a database that applied the version between two edits holds
     that edit's text, so every edit is a divergence of its own to repair.
     """
-    rule = RULES[event.rule]
     count = len(event.edits)
     found: list[Finding] = []
     for number, (step, blob) in enumerate(event.edits, start=1):
@@ -372,19 +359,18 @@ def _edit_findings(
         elif _same_statements(blob, event.before, texts):
             severity = "info"
             message += "; only comments or layout changed, the statements are the same"
-        found.append(
-            Finding(
-                event.rule,
-                severity,
-                path,
-                None,
-                f"{message}: {rule.why}",
-                rule.fix,
-                step.cl,
-                step.commit,
-            )
-        )
+        found.append(_history_finding(event.rule, severity, path, message, step))
     return found
+
+
+def _history_finding(
+    rule_id: str, severity: Severity, path: str, message: str, step: _Step
+) -> Finding:
+    """A finding of a history rule, naming the CL and commit of ``step``."""
+    rule = RULES[rule_id]
+    return Finding(
+        rule_id, severity, path, None, f"{message}: {rule.why}", rule.fix, step.cl, step.commit
+    )
 
 
 def _same_statements(blob: str, shipped: Collection[str], texts: Mapping[str, str]) -> bool:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from rollsafe import _git
 from rollsafe.config import Config
-from rollsafe.errors import HistoryError
 from rollsafe.history import History, ReleaseRecord, load_records, read_history
 from rollsafe.migrate import Catalogue, catalogue_from_files, file_patterns
 from rollsafe.table._rows import RollbackVerdict, Row, Verdict, files_as_landed, rows_from
@@ -102,19 +101,7 @@ def compute(config: Config, *, progress: Callable[[int], None] | None = None) ->
 
 def _landed_files(config: Config, history: History) -> dict[str, str]:
     """``path -> text`` of every migration as it last stood in history (`files_as_landed`)."""
-    blobs = files_as_landed(history)
-    contents = _git.read_blobs(config.repo, blobs.values())
-    texts: dict[str, str] = {}
-    for path, blob in sorted(blobs.items()):
-        try:
-            texts[path] = contents[blob].decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise HistoryError(
-                f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                where=f"{path} (blob {blob[:12]})",
-                fix="save the file as UTF-8",
-            ) from exc
-    return texts
+    return _git.blob_texts(config.repo, files_as_landed(history), at="in history")
 
 
 def compute_rows(
