@@ -534,6 +534,20 @@ def test_comparison_corpus_covers_every_sql_rule_both_ways() -> None:
         # A nullable column, an index, data: new code can live without them.
         ("ALTER TABLE machines ADD COLUMN zone text;", "SELECT 1;", "", ("live", True)),
         ("CREATE INDEX CONCURRENTLY i ON machines (region);", "SELECT 1;", "", ("live", True)),
+        # A down file that renames back breaks new code, which uses the new name.
+        (
+            "ALTER TABLE machines RENAME COLUMN name TO hostname;",
+            "ALTER TABLE machines RENAME COLUMN hostname TO name;",
+            "",
+            ("offline", True),
+        ),
+        # Dropping the nullable column the up file added is undoing it, not a break.
+        (
+            "ALTER TABLE machines ADD COLUMN zone text;",
+            "ALTER TABLE machines DROP COLUMN zone;",
+            "",
+            ("live", True),
+        ),
         # A directive decides; a missing or unreadable down file overrides it.
         (
             "CREATE TABLE tags (id bigint);",
@@ -563,6 +577,10 @@ def test_rollback_reasons_name_what_new_code_depends_on() -> None:
     # A column added NOT NULL to a table created in the same file is part of that table.
     both = "CREATE TABLE tags (id bigint);\nALTER TABLE tags ADD COLUMN t text NOT NULL;"
     assert rollback_of(migration(both)).reasons == ("creates tags",)
+    renamed = migration(
+        "ALTER TABLE m RENAME COLUMN a TO b;", "ALTER TABLE m RENAME COLUMN b TO a;"
+    )
+    assert rollback_of(renamed).reasons == ("its down file renames column m.b to a",)
 
 
 @pytest.mark.parametrize(

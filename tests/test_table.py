@@ -68,6 +68,14 @@ def test_table_columns_and_cells() -> None:
     ) in lines
 
 
+def test_notes_without_a_full_stop_do_not_run_into_the_generated_remark() -> None:
+    history = history_of(*SPECS)
+    rows = rows_from(history, COMPAT, {2: "hostname replaces name"}, irreversible=set())
+    assert "| hostname replaces name. Offline inferred by lint: 2 (drop-column). |" in render_block(
+        rows
+    )
+
+
 def test_out_of_order_list_names_cls_across_the_row_boundary() -> None:
     text = block()
     assert "**Out-of-order CLs.** Gerrit numbers a change when it is uploaded" in text

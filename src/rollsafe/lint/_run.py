@@ -156,9 +156,10 @@ def rollback_of(migration: Migration) -> RollbackVerdict:
     up file adds something code built for the new schema depends on (a new
     table or view, a NOT NULL column on an existing table: new code reads or
     writes it, and it is gone after the down), or SQL the parser cannot read;
-    otherwise ``live``.  The pair test's rollback check (new code's queries
-    prepared on the old schema) proves a declared ``live``, and fails the
-    pair when it does not hold.
+    or when its down file breaks code built for the new schema (renames a
+    column back, changes a type back); otherwise ``live``.  The pair test's
+    rollback check (new code's queries prepared on the old schema) proves a
+    declared ``live``, and fails the pair when it does not hold.
     """
     if migration.down_sql is None:
         return RollbackVerdict("restore", inferred=False, reasons=("has no down file",))
@@ -178,9 +179,21 @@ def rollback_of(migration: Migration) -> RollbackVerdict:
     reasons += [f"adds NOT NULL column {column}" for column in sorted(up.new_not_null)]
     if any(hit.rule == "not-analysed" for hit in up.hits):
         reasons.append("holds SQL the parser cannot read")
+    # The down file itself can break new code: renaming a column back, changing a type
+    # back.  Undoing what the up file created is covered above (or harmless: a nullable
+    # column new code can live without), so it is not counted twice.
+    reasons += [
+        f"its down file {hit.message}"
+        for hit in analyse(migration.down_sql).hits
+        if hit.rule in BREAKING and hit.subject not in up.created
+    ]
     if reasons:
         return RollbackVerdict("offline", inferred=True, reasons=tuple(reasons))
-    return RollbackVerdict("live", inferred=True, reasons=("adds no table and no NOT NULL column",))
+    return RollbackVerdict(
+        "live",
+        inferred=True,
+        reasons=("adds no table and no NOT NULL column, and its down file breaks nothing",),
+    )
 
 
 def _finding(rule_id: str, severity: Severity, file: str, hit: Hit, suffix: str = "") -> Finding:

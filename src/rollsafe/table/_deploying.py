@@ -79,6 +79,12 @@ def _landed(version: CodeVersion) -> str:
     return version.date.astimezone(UTC).strftime("%Y-%m-%d")
 
 
+def _sentences(texts: Sequence[str]) -> str:
+    """The Notes cell: each text a sentence, so a team's ``-- note:`` and a generated remark
+    ("hostname replaces name" + "Offline inferred by lint: ...") do not run together."""
+    return " ".join(t if t.endswith((".", "!", "?", ":")) else f"{t}." for t in texts if t)
+
+
 def _table_lines(rows: Sequence[Row]) -> list[str]:
     lines = [
         "| " + " | ".join(COLUMNS) + " |",
@@ -92,7 +98,7 @@ def _table_lines(rows: Sequence[Row]) -> list[str]:
             _landed(row.first),
             row.upgrade_text(),
             row.rollback_text(),
-            " ".join(row.notes),
+            _sentences(row.notes),
         )
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return lines
