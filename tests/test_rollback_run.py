@@ -195,7 +195,10 @@ def test_plan_three_rows_back_justifies_each_mode(
     second = text.index("2. CL 225 - schema 3, undoes migration 4 - offline (inferred)")
     third = text.index("3. CL 230 - schema 2, undoes migration 3 - live\n")
     assert first < second < third
-    assert "migration 5 adds no table and no NOT NULL column (lint)" in flat
+    assert (
+        "migration 5 adds no table and no NOT NULL column, and its down file breaks nothing (lint)"
+        in flat
+    )
     assert "migration 4 adds NOT NULL column items.color (lint)" in flat
     assert "migration 3 declares `-- rollback: live` (directive)" in flat
     assert "rollback check fails the pair" in flat  # how a pair verdict proves it
