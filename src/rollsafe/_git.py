@@ -68,6 +68,14 @@ def open_repo(path: Path) -> git.Repo:
         ) from exc
 
 
+def common_dir(path: Path) -> Path | None:
+    """The repository's common git directory (shared by worktrees); None outside a repository."""
+    try:
+        return Path(open_repo(path).common_dir)
+    except HistoryError:
+        return None
+
+
 def _first_line(text: str | bytes | None) -> str:
     """The most telling line of git's stderr (its ``fatal:``/``error:`` line when present)."""
     if isinstance(text, bytes):

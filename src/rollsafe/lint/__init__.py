@@ -19,10 +19,8 @@ if TYPE_CHECKING:
         BREAKING,
         RULES,
         SEVERITIES,
-        CompatVerdict,
         Finding,
         LintReport,
-        RollbackVerdict,
         Rule,
         RuleKind,
         Severity,
@@ -35,6 +33,12 @@ if TYPE_CHECKING:
         sort_findings,
     )
     from rollsafe.lint._sqlparse import walk_nodes
+    from rollsafe.lint._verdicts import (
+        CompatVerdict,
+        RollbackVerdict,
+        verdict_cache_file,
+        verdicts_of,
+    )
 
 __all__ = [
     "BREAKING",
@@ -59,6 +63,8 @@ __all__ = [
     "render_sarif",
     "rollback_of",
     "sort_findings",
+    "verdict_cache_file",
+    "verdicts_of",
     "walk_nodes",
 ]
 
@@ -66,12 +72,12 @@ __getattr__, __dir__ = lazy_names(
     __name__,
     {
         "BREAKING": "._run",
-        "CompatVerdict": "._run",
+        "CompatVerdict": "._verdicts",
         "DialectUse": "._dialect",
         "Finding": "._run",
         "LintReport": "._run",
         "RULES": "._run",
-        "RollbackVerdict": "._run",
+        "RollbackVerdict": "._verdicts",
         "Rule": "._run",
         "RuleKind": "._run",
         "SEVERITIES": "._run",
@@ -80,6 +86,8 @@ __getattr__, __dir__ = lazy_names(
         "cockroach_sql": "._dialect",
         "files_needing_cockroach": "._dialect",
         "compat_of": "._run",
+        "verdict_cache_file": "._verdicts",
+        "verdicts_of": "._verdicts",
         "lint_catalogue": "._run",
         "lint_history": "._run",
         "lint_migration": "._run",

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from rollsafe.lint._dialect import files_needing_cockroach, summary
 from rollsafe.lint._hazards import blob_id, down_origins, lint_history
@@ -51,6 +51,7 @@ from rollsafe.lint._registry import (
 )
 from rollsafe.lint._sql import analyse
 from rollsafe.lint._sqlparse import Analysis, Hit
+from rollsafe.lint._verdicts import CompatVerdict, RollbackVerdict
 from rollsafe.migrate import Catalogue, Migration, one_query_refusal
 
 if TYPE_CHECKING:
@@ -75,34 +76,6 @@ __all__ = [
     "rollback_of",
     "sort_findings",
 ]
-
-
-@dataclass(frozen=True)
-class CompatVerdict:
-    """Whether code built for the previous schema keeps working on a migration's schema.
-
-    ``inferred`` is True when the file declares no ``-- compat:``; ``reasons``
-    lists the rule ids behind ``offline`` (empty for ``live``).
-    """
-
-    compat: Literal["live", "offline"]
-    inferred: bool
-    reasons: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RollbackVerdict:
-    """Whether code built for a migration's schema keeps working once the migration is undone.
-
-    ``mode`` is ``restore`` when no down migration can undo it (no down file,
-    or one the parser cannot read, so nothing vouches for it); ``inferred``
-    is True when the up file declares no ``-- rollback:``; ``reasons`` say
-    what decided it, as phrases that follow "migration N" in a plan.
-    """
-
-    mode: Literal["live", "offline", "restore"]
-    inferred: bool
-    reasons: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from rollsafe import _git
 from rollsafe.config import Config
-from rollsafe.history import History, ReleaseRecord, load_records, read_history
+from rollsafe.history import History, ReleaseRecord, cache_enabled, load_records, read_history
+from rollsafe.lint import verdict_cache_file, verdicts_of
 from rollsafe.migrate import Catalogue, catalogue_from_files, file_patterns
 from rollsafe.table._rows import RollbackVerdict, Row, Verdict, files_as_landed, rows_from
 
@@ -62,17 +64,16 @@ class Computed:
 
 def compute(config: Config, *, progress: Callable[[int], None] | None = None) -> Computed:
     """Read history, the tip's catalogue, lint verdicts and release records; build the rows."""
-    # Imported here, not at the top: lint loads PostgreSQL's parser, which building
-    # the CLI for any command (or the invoke collection) must not pay for.
-    from rollsafe.lint import compat_of, rollback_of
-
     history = read_history(config, progress=progress)
     files = _git.files_at(config.repo, history.tip, file_patterns(history.folder))
     catalogue = catalogue_from_files(history.folder, files)
-    # Cells come from every migration as it landed, deleted ones included.
+    # Cells come from every migration as it landed, deleted ones included.  Verdicts
+    # are kept under .git/rollsafe: a warm `which` or `upgrade-plan` never loads
+    # PostgreSQL's parser (see rollsafe.lint._verdicts).
     landed = catalogue_from_files(history.folder, _landed_files(config, history))
-    compat = {m.version: compat_of(m) for m in landed}
-    rollback = {m.version: rollback_of(m) for m in landed}
+    kept_compat, kept_rollback = verdicts_of(landed, cache=_verdict_cache(config.repo))
+    compat: dict[int, Verdict] = dict(kept_compat)
+    rollback: dict[int, RollbackVerdict] = dict(kept_rollback)
     notes = {m.version: m.directives.note for m in landed if m.directives.note}
     irreversible = frozenset(m.version for m in landed if not m.reversible)
     records = load_records(config, history)
@@ -102,6 +103,14 @@ def compute(config: Config, *, progress: Callable[[int], None] | None = None) ->
 def _landed_files(config: Config, history: History) -> dict[str, str]:
     """``path -> text`` of every migration as it last stood in history (`files_as_landed`)."""
     return _git.blob_texts(config.repo, files_as_landed(history), at="in history")
+
+
+def _verdict_cache(repo: Path) -> Path | None:
+    """The verdict file under the git common directory; None when caches are off."""
+    if not cache_enabled():
+        return None
+    common = _git.common_dir(repo)
+    return verdict_cache_file(common / "rollsafe") if common is not None else None
 
 
 def compute_rows(
