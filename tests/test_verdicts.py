@@ -89,7 +89,8 @@ def _loaded(repo: Path, *argv: str) -> list[str]:
         cwd=repo,
         check=False,
     )
-    return json.loads(done.stdout.strip().splitlines()[-1].replace("'", '"'))
+    loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1].replace("'", '"'))
+    return loaded
 
 
 def test_each_command_loads_only_what_it_uses(tmp_path: Path) -> None:
