@@ -21,6 +21,8 @@ process, run one after another:
   reads history and lists the pairs (what every job pays before its pair).
 
 Target: the whole matrix within 2x one run, plus the per-job start-up.
+Beside the seconds, the migration files each variant runs (from the jobs'
+JSON), which a busy machine cannot blur: the O(N) claim in numbers.
 
 Run: ``python bench/fanout.py [--size 100] [--runs 3] [--no-cache-max 40]``.  The
 matrix without a cache is measured on the first ``--no-cache-max`` pairs
@@ -64,16 +66,22 @@ def _job(repo: Path, env: dict[str, str], *args: str) -> tuple[float, Any]:
     return seconds, data
 
 
+#: Migration files run, summed over the jobs of the last `_matrix` call (the O(N) evidence).
+RUNS: list[int] = []
+
+
 def _matrix(
     repo: Path, env: dict[str, str], ids: Sequence[str], *extra: str
 ) -> tuple[list[float], int]:
     """Every pair as its own process, in order: the seconds of each job, and states restored."""
     times: list[float] = []
     restored = 0
+    RUNS.clear()
     for pair_id in ids:
         seconds, data = _job(repo, env, "--pair", pair_id, "--format", "json", *extra)
         times.append(seconds)
         restored += int(str(data.get("states_restored", 0)))
+        RUNS.append(int(str(data.get("migration_runs", 0))))
     return times, restored
 
 
@@ -100,7 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _, listed = _job(repo, env, "--list", "--format", "json")
             ids = [str(p["id"]) for p in listed]
             startup = min(_job(repo, env, "--list")[0] for _ in range(args.runs))
-            one = min(_job(repo, env, "--format", "json")[0] for _ in range(args.runs))
+            one_runs = [_job(repo, env, "--format", "json") for _ in range(args.runs)]
+            one = min(seconds for seconds, _ in one_runs)
+            one_migrations = int(one_runs[0][1]["migration_runs"])
             states = root / "states"
             cold: list[float] = []
             warm: list[float] = []
@@ -109,10 +119,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shutil.rmtree(states, ignore_errors=True)
                 times, restored_cold = _matrix(repo, env, ids, "--state-cache", str(states))
                 cold = times if not cold else [min(a, b) for a, b in zip(cold, times, strict=True)]
+                cold_migrations = sum(RUNS)
                 times, restored_warm = _matrix(repo, env, ids, "--state-cache", str(states))
                 warm = times if not warm else [min(a, b) for a, b in zip(warm, times, strict=True)]
+                warm_migrations = sum(RUNS)
             sample = ids[: args.no_cache_max]
             plain, _ = _matrix(repo, env, sample, "--no-cache")
+            # Without a cache, job k runs the k pairs before it too: 3 runs a pair plus reaching
+            # the first state, as the sample shows for its own jobs.
+            per_pair = (RUNS[-1] - RUNS[0]) / max(1, len(RUNS) - 1)
+            plain_migrations = round(sum(RUNS[0] + per_pair * k for k in range(len(ids))))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     n = len(ids)
@@ -125,23 +141,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     intercept = t_mean - slope * k_mean
     plain_total = sum(intercept + slope * k for k in range(n))
     rows = [
-        ("one `upgrade-pairs` run, one process", one, None),
-        ("per-job start-up (`upgrade-pairs --list`)", startup, None),
-        (f"matrix, no state cache ({len(sample)} jobs run, {n} fitted)", plain_total, n),
-        (f"matrix, cold state cache ({restored_cold} of {n} jobs restored)", sum(cold), n),
-        (f"matrix, warm state cache ({restored_warm} of {n} jobs restored)", sum(warm), n),
+        ("one `upgrade-pairs` run, one process", one, None, one_migrations),
+        ("per-job start-up (`upgrade-pairs --list`)", startup, None, 0),
+        (
+            f"matrix, no state cache ({len(sample)} jobs run, {n} fitted)",
+            plain_total,
+            n,
+            plain_migrations,
+        ),
+        (
+            f"matrix, cold state cache ({restored_cold} of {n} jobs restored)",
+            sum(cold),
+            n,
+            cold_migrations,
+        ),
+        (
+            f"matrix, warm state cache ({restored_warm} of {n} jobs restored)",
+            sum(warm),
+            n,
+            warm_migrations,
+        ),
     ]
     print(
         f"{n} pairs ({args.size} migrations), every job a new process, best of {args.runs} "
         "per job (one run and start-up: best of the same), one PostgreSQL server shared "
         "(engine start not included)\n"
     )
-    print("| what | seconds | x one run | (matrix - jobs x start-up) x one run |")
-    print("|---|--:|--:|--:|")
-    for label, seconds, jobs in rows:
+    print(
+        "| what | seconds | x one run | (matrix - jobs x start-up) x one run "
+        "| migration runs | x one run |"
+    )
+    print("|---|--:|--:|--:|--:|--:|")
+    for label, seconds, jobs, migrations in rows:
         ratio = f"{seconds / one:.2f}x"
         net = f"{(seconds - jobs * startup) / one:.2f}x" if jobs else ""
-        print(f"| {label} | {seconds:.2f} | {ratio} | {net} |")
+        work = f"{migrations} | {migrations / one_migrations:.2f}x" if migrations else " | "
+        print(f"| {label} | {seconds:.2f} | {ratio} | {net} | {work} |")
     return 0
 
 
