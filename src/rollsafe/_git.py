@@ -3,7 +3,7 @@
 Why: history is the input of the whole tool, and git's failures (not a
 repository, a missing branch, a shallow clone, an object that is not there)
 must reach the user as one `HistoryError` line with a fix, never as a
-GitPython traceback.  Keeping the commands here also keeps the logic modules
+traceback.  Keeping the commands here also keeps the logic modules
 free of I/O: `rollsafe.history` consumes plain records produced below.
 
 Commands run the git binary directly (``subprocess``), as GitPython's
