@@ -8,6 +8,7 @@ chain is walked and the state saved again.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,19 @@ def test_without_a_cache_nothing_is_saved(tmp_path: Path, pg_server: Server) -> 
     with PairSuite(config, server=pg_server, state_cache=False) as suite:
         suite.run(suite.pairs[-1])
     assert not list(config.repo.joinpath(".git").rglob("state-*.dump"))
+
+
+def test_only_the_most_recently_used_states_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rollsafe.pairs import _states
+
+    monkeypatch.setattr(_states, "KEEP", 2)
+    cache = StateCache(tmp_path)
+    keys = [f"{index}" + "0" * 63 for index in range(3)]
+    for index, key in enumerate(keys):
+        assert cache.save(key, ChainState(at=index), b"dump")
+        os.utime(cache.path(key), (index, index))  # saved in this order, long ago
+    assert [cache.has(key) for key in keys] == [False, True, True]
+    loaded = cache.load(keys[1])
+    assert loaded == (ChainState(at=1), b"dump")

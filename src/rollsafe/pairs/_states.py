@@ -47,7 +47,7 @@ FORMAT = 1
 #: Moves the state cache (a folder), e.g. to a path CI keeps between jobs.
 STATE_CACHE_ENV = "ROLLSAFE_STATE_CACHE"
 #: Most state files kept; the least recently used go first.
-KEEP = 2000
+KEEP = 500
 
 _MAGIC = b"rollsafe-state\n"
 _DIGEST = 32  # bytes of SHA-256
