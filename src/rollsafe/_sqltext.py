@@ -233,9 +233,11 @@ def split_statements(text: str) -> tuple[Statement, ...] | None:
     except Unterminated:
         return None
     statements: list[Statement] = []
+    line, counted = 1, 0  # lines counted from the previous statement on: one pass
     for begin, end in pieces:
         start = skip_comments(text, begin, end)
         body = text[start:end].rstrip()
         if body:
-            statements.append(Statement(body, start, line_at(text, start)))
+            line, counted = line + text.count("\n", counted, start), start
+            statements.append(Statement(body, start, line))
     return tuple(statements)

@@ -521,15 +521,15 @@ def analyse(sql: str) -> Analysis:
     """Run every SQL rule over one file's text (cached by text: the rules are pure)."""
     data = sql.encode()
     state = _State(data=data)
-    statements = _statements(sql, data, state)
-    for index, (stmt, offset, base) in enumerate(statements):
-        state.index, state.base = index, base
+    count = 0
+    for index, stmt, offset, base in _statements(sql, data, state):
+        state.index, state.base, count = index, base, count + 1
         _statement(stmt, state.line_at(offset), state)
     _resolve(state)
     hits = tuple(sorted(state.hits, key=lambda h: h.line))
     return Analysis(
         hits=hits,
         created=frozenset(state.created),
-        statements=len(statements),
+        statements=count,
         new_not_null=frozenset(state.new_not_null),
     )

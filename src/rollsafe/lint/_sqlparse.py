@@ -8,6 +8,8 @@ small and makes unread SQL visible instead of silently safe.
 from __future__ import annotations
 
 import json
+import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -103,10 +105,16 @@ class _State:
     hits: list[Hit] = field(default_factory=list)
     #: Hits dropped at the end when a later statement shows the safe pattern.
     deferred: list[tuple[Hit, str]] = field(default_factory=list)
+    #: Byte offsets of every newline, found once: a line lookup is then a
+    #: bisection, so a file of 75,000 statements costs one pass, not one a statement.
+    newlines: list[int] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.newlines = [match.start() for match in re.finditer(b"\n", self.data)]
 
     def line_at(self, offset: int) -> int:
         """1-based line of a byte offset."""
-        return self.data.count(b"\n", 0, max(offset, 0)) + 1
+        return bisect_left(self.newlines, offset) + 1
 
     def node_line(self, node: Node, default: int) -> int:
         """Line of a node that carries a ``location``, else ``default``."""
@@ -193,38 +201,90 @@ def _walk_strings(node: Any) -> Iterator[str]:
             stack.extend(item)
 
 
-def _statements(sql: str, data: bytes, state: _State) -> list[tuple[Node, int, int]]:
-    """Parsed statements: (statement, byte offset of its first token, base of its locations).
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
 
-    The whole file is parsed in one call; only when that fails is it split
-    with the scanner and parsed statement by statement, so one line of
-    CockroachDB-only syntax costs one ``not-analysed`` finding, not the file.
+
+@dataclass(frozen=True)
+class _Slice:
+    """Where one statement of a text is: character offsets, and the byte offset of its start."""
+
+    start: int
+    stop: int
+    byte_start: int
+
+
+def _statement_slices(sql: str, *, with_parser: bool) -> list[_Slice]:
+    """The statements of ``sql`` as found by PostgreSQL's parser (or scanner), in one pass.
+
+    Why not ``pglast.split(..., only_slices=True)`` directly: it maps byte
+    offsets to characters with a search over every multibyte character, so a
+    large file with non-ASCII text costs the square of its size.  PostgreSQL
+    reads every byte above 0x7F as a letter of an identifier (or as part of
+    the literal or comment around it), so splitting an ASCII stand-in with
+    each such byte replaced by ``x`` finds the same statements at the same
+    byte offsets; characters are then counted once, front to back.  Raises
+    pglast's ``ParseError``.
+    """
+    if sql.isascii():
+        pieces = split(sql, with_parser=with_parser, only_slices=True)
+        return [_Slice(piece.start, piece.stop, piece.start) for piece in pieces]
+    data = sql.encode()
+    stand_in = _NON_ASCII.sub(b"x", data).decode("ascii")
+    result: list[_Slice] = []
+    chars = done = 0
+    for piece in split(stand_in, with_parser=with_parser, only_slices=True):
+        chars += len(data[done : piece.start].decode())
+        done = piece.start
+        length = len(data[piece.start : piece.stop].decode())
+        result.append(_Slice(chars, chars + length, piece.start))
+    return result
+
+
+#: Statements no rule reads unless an enum label was added earlier in the file
+#: (``enum-value-same-transaction`` looks at their string constants).  Bulk data
+#: loads are made of them, so skipping their parse trees keeps a 5 MB file of
+#: INSERTs as cheap as the split.
+_DATA_ONLY = frozenset({"insert", "select", "values"})
+
+
+_FIRST_WORD = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*([A-Za-z]+)", re.S)
+
+
+def _first_word(text: str) -> str:
+    match = _FIRST_WORD.match(text)
+    return match.group(1).lower() if match else ""
+
+
+def _statements(sql: str, data: bytes, state: _State) -> Iterator[tuple[int, Node, int, int]]:
+    """Parsed statements, in order: (index, statement, byte offset of its first token, base).
+
+    ``base`` is the byte offset its node locations are relative to.  The file
+    is split with PostgreSQL's parser, else with its scanner, and each
+    statement is parsed on its own, so one line of CockroachDB-only syntax
+    costs one ``not-analysed`` finding, not the file, and statements no rule
+    reads (``_DATA_ONLY``) are never turned into trees.  A generator, because
+    whether a data statement is read depends on the statements before it.
     """
     try:
-        parsed = json.loads(parse_sql_json(sql))
+        slices = _statement_slices(sql, with_parser=True)
+        by_parser = True
     except ParseError:
-        pass
-    else:
-        return [
-            (raw["stmt"], _skip_noise(data, raw.get("stmt_location", 0)), 0)
-            for raw in parsed.get("stmts", ())
-            if "stmt" in raw
-        ]
-    try:
-        slices = split(sql, with_parser=False, only_slices=True)
-    except ParseError as exc:
-        start = _skip_noise(data, 0)
-        state.hit(
-            "not-analysed",
-            state.line_at(start),
-            f"the file cannot be split into statements ({exc.args[0]}); none of it is analysed",
-            ("statement", "file"),
-        )
-        return []
-    result: list[tuple[Node, int, int]] = []
-    for piece in slices:
-        text = sql[piece]
-        base = len(sql[: piece.start].encode())
+        by_parser = False
+        try:
+            slices = _statement_slices(sql, with_parser=False)
+        except ParseError as exc:
+            start = _skip_noise(data, 0)
+            state.hit(
+                "not-analysed",
+                state.line_at(start),
+                f"the file cannot be split into statements ({exc.args[0]}); none of it is analysed",
+                ("statement", "file"),
+            )
+            return
+    for index, piece in enumerate(slices):
+        text, base = sql[piece.start : piece.stop], piece.byte_start
+        if by_parser and not state.new_labels and _first_word(text) in _DATA_ONLY:
+            continue
         try:
             parsed = json.loads(parse_sql_json(text))
         except ParseError as exc:
@@ -239,8 +299,7 @@ def _statements(sql: str, data: bytes, state: _State) -> list[tuple[Node, int, i
         for raw in parsed.get("stmts", ()):
             if "stmt" in raw:
                 offset = base + raw.get("stmt_location", 0)
-                result.append((raw["stmt"], _skip_noise(data, offset), base))
-    return result
+                yield index, raw["stmt"], _skip_noise(data, offset), base
 
 
 def _strip_locations(node: Any) -> Any:
