@@ -12,14 +12,18 @@ the fixture probes in test_pairs_robustness.py.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from rollsafe._files import write_atomic
 from rollsafe._sqltext import split_statements
+from rollsafe.cli import main
 from rollsafe.lint._sql import analyse
+from rollsafe.table._deploying import BEGIN, END, merge_document
 from tests.gitrepo import GitRepo, migration
 
 MACHINES = "-- compat: live\nCREATE TABLE machines (id bigint PRIMARY KEY, name text);\n"
@@ -88,3 +92,196 @@ def test_the_migrator_maps_statements_to_lines_in_one_pass() -> None:
     assert statements is not None
     assert [s.line for s in statements[:2]] == [3, 4]
     assert statements[-1].line == 10_003 and statements[-1].text.startswith("SELECT 1")
+
+
+# -- 2. a symlinked migration: refused everywhere, with one line ----------------------------------
+
+
+@pytest.fixture
+def linked(repo: GitRepo, tmp_path: Path) -> GitRepo:
+    """Migration 3 is a symbolic link to a file outside the repository, committed."""
+    outside = tmp_path / "elsewhere.sql"
+    outside.write_text("-- compat: live\nCREATE TABLE linked (id int);\n")
+    (repo.path / "migrations" / "3_link.up.sql").symlink_to(outside)
+    repo.commit("link", {"migrations/3_link.down.sql": "DROP TABLE linked;\n"})
+    return repo
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["lint", "--no-history"],
+        ["lint"],
+        ["release-table"],
+        ["release-table", "--check"],
+        ["upgrade-pairs", "--list"],
+        ["migrate", "--status", "--dsn", "postgresql://nobody@127.0.0.1:1/none"],
+    ],
+)
+def test_a_symlinked_migration_is_refused_by_every_command(
+    linked: GitRepo, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (linked.path / "migrations" / "3_link.up.sql").is_symlink()
+    before = sorted(p.name for p in linked.path.rglob("*") if ".git" not in p.parts)
+    assert main([*command, "--repo", str(linked.path)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "migrations/3_link.up.sql" in line and "symbolic link" in line
+    assert sorted(p.name for p in linked.path.rglob("*") if ".git" not in p.parts) == before
+
+
+# -- 5. a migrations folder that never existed ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command", [["release-table"], ["upgrade-pairs", "--list"], ["which", "1"]]
+)
+def test_a_folder_that_never_existed_is_an_error_naming_it(
+    repo: GitRepo, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*command, "--repo", str(repo.path), "--migrations", "nope"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "`nope`" in line and "--migrations" in line
+    assert not (repo.path / "releases").exists()
+
+
+def test_a_folder_that_existed_and_was_deleted_stays_a_history_event(
+    repo: GitRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = ["1_machines.up", "1_machines.down", "2_arch.up", "2_arch.down"]
+    repo.commit("drop all", {f"migrations/{name}.sql": None for name in names})
+    assert not (repo.path / "migrations").exists()
+    assert main(["release-table", "--repo", str(repo.path)]) == 0
+
+
+def test_a_folder_only_in_the_work_tree_is_not_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git = GitRepo(tmp_path / "new")
+    git.commit("readme", {"README.md": "new service\n"})
+    (git.path / "migrations").mkdir()
+    assert main(["release-table", "--repo", str(git.path)]) == 0
+
+
+# -- 6. --repo on a bare repository: reading works, writing needs a work tree ---------------------
+
+
+@pytest.fixture
+def bare(repo: GitRepo, tmp_path: Path) -> Path:
+    path = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo.path), str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["release-table", "--format", "json"],
+        ["which", "2"],
+        ["upgrade-plan", "--from", "1", "--to", "2"],
+    ],
+)
+def test_a_bare_repository_can_be_read(
+    bare: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*command, "--repo", str(bare)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("command", [["release-table"], ["release", "--cl", "2"]])
+def test_writing_into_a_bare_repository_is_one_line(
+    bare: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*command, "--repo", str(bare)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "bare repository" in line and "work tree" in line
+    assert not (bare / "releases").exists()
+
+
+# -- 7. a DEPLOYING file that is a symbolic link -------------------------------------------------
+
+
+def test_a_symlinked_deploying_file_is_written_through_the_link(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    docs = repo.path / "docs"
+    docs.mkdir()
+    target = docs / "DEPLOYING.md"
+    target.write_text("# Team prose\n")
+    (repo.path / "releases").mkdir()
+    link = repo.path / "releases" / "DEPLOYING.md"
+    link.symlink_to("../docs/DEPLOYING.md")
+    assert main(["release-table", "--repo", str(repo.path)]) == 0
+    assert link.is_symlink() and link.readlink() == Path("../docs/DEPLOYING.md")
+    assert target.read_text().startswith("# Team prose\n") and END in target.read_text()
+    assert main(["release-table", "--check", "--repo", str(repo.path)]) == 0
+    assert sorted(p.name for p in docs.iterdir()) == ["DEPLOYING.md"]  # no temporary left
+
+
+def test_write_atomic_replaces_the_target_of_a_link_chain(tmp_path: Path) -> None:
+    target = tmp_path / "real" / "file.md"
+    target.parent.mkdir()
+    target.write_text("old\n")
+    target.chmod(0o640)
+    middle = tmp_path / "middle.md"
+    middle.symlink_to(target)
+    link = tmp_path / "link.md"
+    link.symlink_to(middle)
+    write_atomic(link, "new\n")
+    assert link.is_symlink() and middle.is_symlink()
+    assert target.read_text() == "new\n" and target.stat().st_mode & 0o777 == 0o640
+    dangling = tmp_path / "dangling.md"
+    dangling.symlink_to(tmp_path / "missing" / "made.md")
+    write_atomic(dangling, "made\n")
+    assert dangling.is_symlink() and (tmp_path / "missing" / "made.md").read_text() == "made\n"
+
+
+# -- 8. bytes after the end marker ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("after", ["", "\n", "\r\n", "  \n\nprose after\n", "\n\n"])
+def test_bytes_after_the_end_marker_are_kept(after: str) -> None:
+    existing = f"# Deploying\n\n{BEGIN}\nold table\n{END}{after}"
+    block = f"{BEGIN}\nnew table\n{END}\n"
+    merged = merge_document(existing, block, file="DEPLOYING.md")
+    assert merged == f"# Deploying\n\n{BEGIN}\nnew table\n{END}{after}"
+    assert merge_document(merged, block, file="DEPLOYING.md") == merged
+
+
+# -- 13. a closed pipe or a full disk on stdout --------------------------------------------------
+
+
+COMMANDS = [
+    ["release-table", "--format", "json"],
+    ["release-table", "--check"],
+    ["which", "1"],
+    ["upgrade-plan", "--from", "1", "--to", "2"],
+    ["lint"],
+    ["lint", "--format", "json"],
+    ["upgrade-pairs", "--list"],
+    ["--help"],
+    ["release-table", "--help"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_a_closed_pipe_is_a_quiet_exit(repo: GitRepo, command: list[str]) -> None:
+    assert main(["release-table", "--repo", str(repo.path)]) == 0
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first byte, as with `| head -0`
+    try:
+        done = script(*command, "--repo", str(repo.path), stdout=write)
+    finally:
+        os.close(write)
+    assert done.returncode in (0, 141), done.stderr
+    assert done.stderr == ""
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_a_full_disk_is_one_line(repo: GitRepo, command: list[str]) -> None:
+    assert main(["release-table", "--repo", str(repo.path)]) == 0
+    with Path("/dev/full").open("w") as full:
+        done = script(*command, "--repo", str(repo.path), stdout=full.fileno())
+    assert done.returncode == 1
+    line = one_line(done.stderr)
+    assert line == "rollsafe: cannot write the output: No space left on device"

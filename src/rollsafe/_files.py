@@ -17,8 +17,12 @@ def write_atomic(path: Path, text: str, *, exclusive: bool = False) -> None:
 
     With ``exclusive`` an existing file is never replaced (`FileExistsError`);
     the temporary file is hard-linked into place, which fails atomically
-    when the name is taken.
+    when the name is taken.  A symbolic link is written through: the file it
+    points at (through any chain of links, dangling or not) is replaced, in
+    its own folder, and the link stays a link (a team may keep the file in
+    its docs and link it where rollsafe looks).
     """
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     temporary = Path(name)

@@ -18,6 +18,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from rollsafe.commands._output import guard_output
 from rollsafe.commands._spec import COMMANDS, Command, add_common_flags, add_flags, execute
 
 
@@ -40,7 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one sub-command; an error becomes one line on stderr and its exit code."""
+    """Run one sub-command; an error becomes one line on stderr and its exit code.
+
+    Standard output is guarded (`guard_output`): a closed pipe is a quiet
+    exit 141, a failed write (a full disk) one line and exit 1.
+    """
+    return guard_output(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(arguments)
     command: Command = args.spec

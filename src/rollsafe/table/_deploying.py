@@ -278,6 +278,11 @@ def merge_document(existing: str | None, block: str, *, file: str) -> str:
         raise DeployingFileError(
             "end marker before the begin marker", where=f"{file}:{ends[0] + 1}", fix=fix
         )
+    # The end marker's line keeps its own ending (none at the end of a file, \r\n, spaces):
+    # bytes after the marker are the team's.
+    marker_line = lines[ends[0]]
+    after_marker = marker_line[marker_line.index(END) + len(END) :]
+    ours = ours.removesuffix(newline).removesuffix("\n") + after_marker
     return "".join(lines[: begins[0]]) + ours + "".join(lines[ends[0] + 1 :])
 
 
