@@ -149,6 +149,7 @@ def test_a_folder_that_existed_and_was_deleted_stays_a_history_event(
 ) -> None:
     names = ["1_machines.up", "1_machines.down", "2_arch.up", "2_arch.down"]
     repo.commit("drop all", {f"migrations/{name}.sql": None for name in names})
+    (repo.path / "migrations").rmdir()
     assert not (repo.path / "migrations").exists()
     assert main(["release-table", "--repo", str(repo.path)]) == 0
 

@@ -151,6 +151,25 @@ def common_dir(path: Path) -> Path | None:
         return None
 
 
+def require_work_tree(path: Path, *, writing: str) -> None:
+    """Refuse to write ``writing`` into a bare repository (its folder is git's own storage).
+
+    Why: reading history works the same in a bare clone, but a file written
+    there is in no commit and in no work tree, so nobody would ever see it.
+    """
+    try:
+        bare = open_repo(path).working_tree_dir is None
+    except HistoryError:
+        return  # not a repository at all: a plain folder is written like any other
+    if bare:
+        raise HistoryError(
+            f"a bare repository has no work tree to write {writing} into",
+            where=str(path),
+            fix="run in a clone with a work tree; reading (--check, --format json, which, "
+            "upgrade-plan) works here",
+        )
+
+
 def _first_line(text: str | bytes | None) -> str:
     """The most telling line of git's stderr (its ``fatal:``/``error:`` line when present)."""
     if isinstance(text, bytes):

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Literal, TextIO
 
+from rollsafe import _git
 from rollsafe._files import write_atomic
 from rollsafe.config import Config
 from rollsafe.errors import EXIT_CHECK_FAILED, ConfigError, DeployingFileError
@@ -138,6 +139,7 @@ def release_table(
     if not stale:
         print(f"{_names(outputs)} up to date", file=out)
         return 0
+    _git.require_work_tree(config.repo, writing=config.deploying)
     # The picture first: the DEPLOYING file that links it is the last thing written.
     for name, _old, new in sorted(stale, key=lambda item: item[0] == config.deploying):
         try:

@@ -13,7 +13,12 @@ from rollsafe._lazy import lazy_names
 
 if TYPE_CHECKING:
     from rollsafe.history._model import CodeVersion, FileChange, History
-    from rollsafe.history._read import cache_disabled, cache_enabled, read_history
+    from rollsafe.history._read import (
+        cache_disabled,
+        cache_enabled,
+        read_history,
+        require_folder,
+    )
     from rollsafe.history._releases import (
         ReleaseRecord,
         load_records,
@@ -33,6 +38,7 @@ __all__ = [
     "parse_record",
     "read_history",
     "render_record",
+    "require_folder",
     "write_record",
 ]
 
@@ -45,6 +51,7 @@ __getattr__, __dir__ = lazy_names(
         "cache_disabled": "._read",
         "cache_enabled": "._read",
         "read_history": "._read",
+        "require_folder": "._read",
         "ReleaseRecord": "._releases",
         "load_records": "._releases",
         "parse_record": "._releases",

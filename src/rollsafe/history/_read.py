@@ -172,6 +172,32 @@ def read_history(
     )
 
 
+def require_folder(config: Config, history: History) -> None:
+    """A migrations folder that is in no commit and not in the work tree is a typo, not news.
+
+    Without this, ``--migrations nope`` reads as "no schema has shipped yet"
+    and the table is overwritten with that.  A folder that existed and was
+    deleted stays a history event (lint reports it); a folder only in the
+    work tree is a project whose first migration is not committed yet.
+    Commands that answer from the table call it; `read_history` itself
+    describes any folder, present or not.
+    """
+    folder = history.folder
+    if folder == "." or any(version.migrations for version in history.versions):
+        return
+    repo = _git.open_repo(config.repo)
+    if (config.repo / folder).is_dir() and repo.working_tree_dir is not None:
+        return
+    if _git.try_run(repo, "rev-list", "-1", history.tip, "--", f":(literal){folder}"):
+        return
+    raise HistoryError(
+        f"migrations folder `{folder}` is in no commit of `{history.branch}` and not in the "
+        "work tree",
+        where=str(config.repo),
+        fix="check the name (--migrations or `migrations` in [tool.rollsafe])",
+    )
+
+
 def _records_of(batch: Sequence[_gitlog.LogCommit], prefix: str, numbered: bool) -> list[_Record]:
     """The records of commits as git logged them: text decoded, Gerrit number parsed."""
     records: list[_Record] = []

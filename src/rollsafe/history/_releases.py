@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
+from rollsafe import _git
 from rollsafe._files import write_atomic
 from rollsafe.errors import ReleaseError, UnknownCLError
 
@@ -94,6 +95,7 @@ def write_record(config: Config, history: History, cl: str) -> Path:
     """Write ``releases/<CL>.toml`` for ``cl``; refuses to replace an existing record."""
     record = record_of(config, history, cl)
     target = config.path(record.path)
+    _git.require_work_tree(config.repo, writing=record.path)
     try:
         write_atomic(target, render_record(record), exclusive=True)
     except FileExistsError:

@@ -21,7 +21,14 @@ from pathlib import Path
 
 from rollsafe import _git
 from rollsafe.config import Config
-from rollsafe.history import History, ReleaseRecord, cache_enabled, load_records, read_history
+from rollsafe.history import (
+    History,
+    ReleaseRecord,
+    cache_enabled,
+    load_records,
+    read_history,
+    require_folder,
+)
 from rollsafe.lint import verdict_cache_file, verdicts_of
 from rollsafe.migrate import Catalogue, catalogue_from_files, file_patterns
 from rollsafe.table._rows import RollbackVerdict, Row, Verdict, files_as_landed, rows_from
@@ -65,6 +72,7 @@ class Computed:
 def compute(config: Config, *, progress: Callable[[int], None] | None = None) -> Computed:
     """Read history, the tip's catalogue, lint verdicts and release records; build the rows."""
     history = read_history(config, progress=progress)
+    require_folder(config, history)
     files = _git.files_at(config.repo, history.tip, file_patterns(history.folder))
     catalogue = catalogue_from_files(history.folder, files)
     # Cells come from every migration as it landed, deleted ones included.  Verdicts
