@@ -360,6 +360,20 @@ def folder_blobs(repo: Repo, commit: str, folder: str) -> dict[str, str]:
     return blobs
 
 
+def links_at(repo: Path, commit: str, folder: str) -> list[str]:
+    """Paths of the symbolic links directly in ``folder`` at ``commit`` (git mode 120000)."""
+    args = ["ls-tree", "-z", "--full-tree", commit, "--"]
+    if folder not in ("", "."):
+        args.append(f":(literal){folder}/")
+    output = run(open_repo(repo), *args, doing=f"listing {folder or '.'} at {commit[:12]}")
+    links = []
+    for entry in output.split("\0"):
+        meta, _, path = entry.partition("\t")
+        if meta.startswith("120000 "):
+            links.append(_clean(path))
+    return links
+
+
 def read_blobs(repo: Path, blob_ids: Iterable[str]) -> dict[str, bytes]:
     """The contents of many git objects, read through one ``git cat-file --batch`` process.
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         load_catalogue,
         parse_file_name,
         read_by_catalogue,
+        refuse_link,
         versions_of,
     )
     from rollsafe.migrate._migrator import Migrator, Status, lock_id
@@ -44,6 +45,7 @@ __all__ = [
     "one_query_refusal",
     "parse_file_name",
     "read_by_catalogue",
+    "refuse_link",
     "versions_of",
 ]
 
@@ -60,6 +62,7 @@ __getattr__, __dir__ = lazy_names(
         "load_catalogue": "._catalogue",
         "parse_file_name": "._catalogue",
         "read_by_catalogue": "._catalogue",
+        "refuse_link": "._catalogue",
         "versions_of": "._catalogue",
         "Migrator": "._migrator",
         "Status": "._migrator",

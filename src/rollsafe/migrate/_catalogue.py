@@ -421,6 +421,23 @@ def read_text(path: Path, *, shown_as: str) -> str:
         ) from exc
 
 
+def refuse_link(path: str) -> None:
+    """A symbolic link with a migration's name is an error (other links are ignored).
+
+    Why one answer everywhere: golang-migrate follows the link, but git
+    stores only the link's target path, so history (the table, checksums,
+    the pair tests) cannot know what any commit's migration said, and the
+    file outside the repository can change without a commit.  Following it
+    in the work tree and not in history made lint and the table disagree.
+    """
+    if read_by_catalogue(path.rsplit("/", 1)[-1]):
+        raise CatalogueError(
+            "migration file is a symbolic link: git keeps only the link, not the migration",
+            file=path,
+            fix="commit the migration itself (replace the link with a copy of its target)",
+        )
+
+
 def load_catalogue(repo: Path, folder: str) -> Catalogue:
     """Parse the migrations folder ``folder`` (repository-relative) of the work tree."""
     root = repo / folder
@@ -432,9 +449,11 @@ def load_catalogue(repo: Path, folder: str) -> Catalogue:
         )
     files: dict[str, str] = {}
     for entry in sorted(root.iterdir()):
+        shown = f"{folder.rstrip('/')}/{entry.name}"
+        if entry.is_symlink():
+            refuse_link(shown)
         if not entry.is_file() or not read_by_catalogue(entry.name):
             continue
-        shown = f"{folder.rstrip('/')}/{entry.name}"
         files[shown] = read_text(entry, shown_as=shown)
     return catalogue_from_files(folder, files)
 

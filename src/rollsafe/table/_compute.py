@@ -30,7 +30,7 @@ from rollsafe.history import (
     require_folder,
 )
 from rollsafe.lint import verdict_cache_file, verdicts_of
-from rollsafe.migrate import Catalogue, catalogue_from_files, file_patterns
+from rollsafe.migrate import Catalogue, catalogue_from_files, file_patterns, refuse_link
 from rollsafe.table._rows import RollbackVerdict, Row, Verdict, files_as_landed, rows_from
 
 
@@ -74,6 +74,8 @@ def compute(config: Config, *, progress: Callable[[int], None] | None = None) ->
     history = read_history(config, progress=progress)
     require_folder(config, history)
     files = _git.files_at(config.repo, history.tip, file_patterns(history.folder))
+    for link in _git.links_at(config.repo, history.tip, history.folder):
+        refuse_link(link)
     catalogue = catalogue_from_files(history.folder, files)
     # Cells come from every migration as it landed, deleted ones included.  Verdicts
     # are kept under .git/rollsafe: a warm `which` or `upgrade-plan` never loads
