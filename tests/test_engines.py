@@ -8,12 +8,14 @@ upgrade pair cost the whole history.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from rollsafe.engines import (
     Server,
     Snapshot,
     _postgres,
+    _processes,
     ephemeral_server,
     resolve_engine,
 )
@@ -327,3 +330,187 @@ def test_cockroach_snapshots_are_backups_restored_as_clones(cockroach_server: Se
     assert rows(clone.dsn, "SELECT id, host FROM machines") == [(1, "a")]
     for db in (clone, snapshot, source):
         cockroach_server.drop(db)
+
+
+# -- interruptions: during initdb, a second signal during cleanup, kill -9 -------------------------
+
+LOOP_CHILD = """
+import json, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from rollsafe.engines import ephemeral_server
+for _ in range(int(sys.argv[1])):
+    try:
+        with ephemeral_server("postgres") as server:
+            print(json.dumps({"pid": server.pid, "folder": str(server.folder)}), flush=True)
+            time.sleep(60)
+    except KeyboardInterrupt:
+        print("cleaned", flush=True)
+"""
+
+RUNS = 10
+
+
+def initdb_of(pid: int) -> int | None:
+    """The initdb process a child runs right now, or None."""
+    for child in children(pid):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{child}/comm").read_text().strip() == "initdb":
+                return child
+    return None
+
+
+def in_folder(folder: str) -> list[int]:
+    """Live processes whose command line names the folder (a server, initdb, a backend)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if folder.encode() in (entry / "cmdline").read_bytes() and alive(int(entry.name)):
+                    found.append(int(entry.name))
+    return found
+
+
+class Leaks:
+    """What the interrupted runs left: folders, processes and shared-memory segments."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.hit_initdb = 0
+        self.left: list[str] = []
+        self.seen: list[tuple[str, set[int], set[Path]]] = []
+
+    def check(self, folder: str, pids: set[int], segments: set[Path]) -> None:
+        self.runs += 1
+        self.seen.append((folder, pids, segments))
+        self._look(folder, pids, segments)
+
+    def final(self) -> list[str]:
+        """Everything left, looked at again after the last run (an orphan may write late)."""
+        for folder, pids, segments in self.seen:
+            self._look(folder, pids, segments)
+        return sorted(set(self.left))
+
+    def _look(self, folder: str, pids: set[int], segments: set[Path]) -> None:
+        if Path(folder).exists():
+            self.left.append(f"folder {folder}")
+        self.left += [f"process {pid}" for pid in sorted(pids) if alive(pid)]
+        self.left += [f"process {pid} in {folder}" for pid in in_folder(folder)]
+        self.left += [f"segment {s}" for s in sorted(segments) if s.exists()]
+
+
+def watched(pgid: int) -> tuple[set[int], set[Path]]:
+    members = set(_processes.group_members(pgid))
+    return members, _processes.segments_of(sorted(members))
+
+
+def loop_child(runs: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", LOOP_CHILD, str(runs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(child: subprocess.Popen[str]) -> None:
+    try:
+        child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 0
+
+
+def until_cleaned(child: subprocess.Popen[str]) -> None:
+    assert child.stdout is not None
+    while (line := child.stdout.readline()) and line.strip() != "cleaned":
+        pass
+    assert line, "the child died instead of cleaning up"
+
+
+#: Alternated over the runs of one timing: SIGINT and SIGTERM in every order.
+FIRST = (signal.SIGINT, signal.SIGTERM)
+SECOND = (signal.SIGTERM, signal.SIGINT, signal.SIGINT, signal.SIGTERM)
+
+
+@pytest.mark.parametrize("count", [1, 2], ids=["one signal", "two signals"])
+def test_an_interrupt_during_initdb_leaves_nothing(count: int) -> None:
+    """RUNS times each: 0-360 ms into initdb, a second signal 1-20 ms after the first."""
+    leaks = Leaks()
+    child = loop_child(RUNS)
+    try:
+        for run in range(RUNS):
+            initdb, folder = None, ""
+            while initdb is None:
+                assert child.poll() is None
+                initdb = initdb_of(child.pid)
+                try:
+                    folder = str(Path(f"/proc/{initdb}/cwd").readlink())
+                except OSError:  # gone already: the next run's initdb is the one
+                    initdb = None
+                    time.sleep(0.002)
+            time.sleep(run * 0.04)
+            pids, segments = watched(initdb)
+            leaks.hit_initdb += alive(initdb)
+            child.send_signal(FIRST[run % 2])
+            if count == 2:
+                time.sleep(0.001 + run * 0.002)
+                more, mapped = watched(initdb)
+                child.send_signal(SECOND[run % 4])
+                pids, segments = pids | more, segments | mapped
+            until_cleaned(child)
+            leaks.check(folder, pids, segments)
+    finally:
+        finish(child)
+    assert leaks.runs == RUNS and leaks.hit_initdb >= RUNS // 2
+    assert leaks.final() == []
+
+
+def test_a_second_signal_during_cleanup_leaves_nothing() -> None:
+    """The server runs; a signal, then another 1-20 ms later, in the middle of its cleanup."""
+    leaks = Leaks()
+    child = loop_child(RUNS)
+    assert child.stdout is not None
+    try:
+        for run in range(RUNS):
+            started = json.loads(child.stdout.readline())
+            pids, segments = watched(started["pid"])
+            child.send_signal(FIRST[run % 2])
+            time.sleep(0.001 + run * 0.002)
+            child.send_signal(SECOND[run % 4])
+            until_cleaned(child)
+            leaks.check(started["folder"], pids | {started["pid"]}, segments)
+    finally:
+        finish(child)
+    assert leaks.runs == RUNS
+    assert leaks.final() == []
+
+
+def test_a_running_server_keeps_no_shared_memory_outside_its_folder(
+    local_pg: PostgresServer,
+) -> None:
+    with psycopg.connect(local_pg.admin_dsn) as conn:
+        conn.execute("SET max_parallel_workers_per_gather = 0")
+        processes = [local_pg.pid, *children(local_pg.pid)]
+        assert _processes.segments_of(processes) == set()
+
+
+def test_after_kill_9_the_next_run_removes_the_stale_server_and_folder() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    try:
+        started = json.loads(child.stdout.readline())
+        workers = children(started["pid"])
+    finally:
+        child.kill()  # nothing can clean up after SIGKILL: the server and its folder stay
+        child.communicate()
+    assert alive(started["pid"]) and Path(started["folder"]).is_dir()
+    with ephemeral_server("postgres") as server:
+        assert isinstance(server, PostgresServer)
+        assert not Path(started["folder"]).exists()
+        assert not alive(started["pid"])
+        assert [pid for pid in workers if alive(pid)] == []
+        assert server.folder.is_dir()  # the run itself is not disturbed

@@ -24,6 +24,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from rollsafe._db import Connection, Flavor, connect, parse_target, quote_ident, scrub
+from rollsafe.engines._processes import stop_group
 from rollsafe.errors import ConfigError, DatabaseError, EngineUnavailable
 
 EngineKind = Literal["postgres", "cockroach", "external"]
@@ -36,9 +37,6 @@ URL_ENV = "ROLLSAFE_DATABASE_URL"
 
 
 START_TIMEOUT = 60.0
-
-
-STOP_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -316,20 +314,8 @@ def _tail(path: Path, lines: int = 5) -> str:
 
 
 def _stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    """Stop a server we started: ``sig`` first, then SIGKILL to its whole process group.
-
-    For PostgreSQL ``sig`` is SIGQUIT, which is what ``pg_ctl stop -m
-    immediate`` sends: a throwaway server has nothing worth a clean shutdown.
-    """
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(sig)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    """Stop a server we started (see `stop_group`: by pid, then its group, then its memory)."""
+    stop_group(process, sig)
 
 
 def _remove(folder: Path) -> None:

@@ -33,6 +33,7 @@ from rollsafe.engines._base import (
     _stop,
     _tail,
 )
+from rollsafe.engines._processes import claim, deferred_signals, remove_stale, stop_group
 from rollsafe.errors import EngineUnavailable
 
 #: Accounts tried, in order, to run PostgreSQL when we are root.
@@ -48,6 +49,10 @@ SHM = "/dev/shm"
 
 
 SHM_MIN_FREE = 1 << 30
+
+
+#: Server folders start with this; a later run removes those whose owner is gone.
+FOLDER_PREFIX = "rollsafe-pg-"
 
 
 INSTALL_POSTGRES = "apt-get install postgresql, or pip install 'rollsafe[pgserver]'"
@@ -175,27 +180,37 @@ def _start_postgres(stack: ExitStack, *, tcp: bool) -> PostgresServer:
             fix=INSTALL_POSTGRES,
         )
     account = _server_account()
-    folder = Path(tempfile.mkdtemp(prefix="rollsafe-pg-", dir=temp_parent(account)))
-    stack.callback(_remove, folder)
+    parent = temp_parent(account)
+    remove_stale(parent, FOLDER_PREFIX)
+    with deferred_signals():
+        folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=parent))
+        stack.callback(_remove, folder)
+    claim(folder)
     if account is not None:
         os.chown(folder, account.pw_uid, account.pw_gid)
     running = _as_account(account, folder)
     data = folder / "data"
-    done = subprocess.run(
-        [
-            str(bindir / "initdb"),
-            *("-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"),
-            *("--locale=C", "--no-sync"),
-        ],
-        cwd=folder,
-        capture_output=True,
-        check=False,
-        **running,
-    )
-    if done.returncode != 0:
-        last = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
+    with deferred_signals():
+        initdb = subprocess.Popen(
+            [
+                str(bindir / "initdb"),
+                *("-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"),
+                *("--locale=C", "--no-sync"),
+            ],
+            cwd=folder,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            **running,
+        )
+        # Removed on an interruption with its bootstrap backend, before the folder is.
+        stack.callback(stop_group, initdb, signal.SIGTERM, whole_group=True)
+    stdout, stderr = initdb.communicate()
+    if initdb.returncode != 0:
+        last = (stderr or stdout).decode(errors="replace").strip().splitlines()
         raise EngineUnavailable(
-            f"initdb failed: {last[-1] if last else f'exit {done.returncode}'}",
+            f"initdb failed: {last[-1] if last else f'exit {initdb.returncode}'}",
             where=str(bindir),
             fix=INSTALL_POSTGRES,
         )
@@ -211,9 +226,12 @@ def _start_postgres(stack: ExitStack, *, tcp: bool) -> PostgresServer:
         "max_wal_senders": "0",
         "autovacuum": "off",
         "max_connections": "200",
+        # Segments as files in the folder, not in /dev/shm: they go with the folder
+        # even when the server could not remove them (a kill -9 of this process).
+        "dynamic_shared_memory_type": "mmap",
     }
     log = folder / "postgres.log"
-    with log.open("wb") as out:
+    with log.open("wb") as out, deferred_signals():
         process = subprocess.Popen(
             [str(bindir / "postgres"), "-D", str(data)]
             + [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")],
@@ -224,7 +242,7 @@ def _start_postgres(stack: ExitStack, *, tcp: bool) -> PostgresServer:
             start_new_session=True,
             **running,
         )
-    stack.callback(_stop, process, signal.SIGQUIT)
+        stack.callback(_stop, process, signal.SIGQUIT)
     _wait_postgres(process, data / "postmaster.pid", log)
     name = account.pw_name if account else pwd.getpwuid(os.geteuid()).pw_name
     return PostgresServer(folder=folder, process=process, port=port, account=name, bindir=bindir)

@@ -226,18 +226,32 @@ def _python_failure(fixture: Fixture, exc: BaseException, doing: str) -> Fixture
 
 def _call(fixture: Fixture, function: str, conn: Connection) -> FixtureFailure | bool | None:
     """Call ``fixture.py``'s ``function(conn)``; a failure, or what it returned."""
+    # SystemExit too: user code must not end the run (a `sys.exit(0)` once ended it with 0).
     try:
         module = _load_module(fixture)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         return _python_failure(fixture, exc, "import fixture.py")
     hook: Callable[[Connection], object] | None = getattr(module, function, None)
     if hook is None:
         return None
     try:
         result = hook(conn)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
+        if conn.closed:
+            return _closed(fixture, function)
         return _python_failure(fixture, exc, f"{function}(conn)")
+    if conn.closed:
+        return _closed(fixture, function)
     return result is not False
+
+
+def _closed(fixture: Fixture, function: str) -> FixtureFailure:
+    return FixtureFailure(
+        file=fixture.module_path,
+        line=None,
+        statement=f"{function}(conn)",
+        message=f"{function}(conn) closed the connection; a fixture must leave it open",
+    )
 
 
 def run_statements(conn: Connection, text: str, file: str) -> FixtureFailure | None:
@@ -297,6 +311,9 @@ def seed(conn: Connection, fixture: Fixture, *, keep: bool = True) -> FixtureFai
                 raise _Rollback
     except _Rollback:
         pass
+    except psycopg.Error:
+        if failure is None or not conn.closed:
+            raise  # the transaction could not end on a closed connection: the fixture's doing
     return failure
 
 
@@ -337,6 +354,15 @@ def check(conn: Connection, fixture: Fixture) -> tuple[FixtureFailure, ...]:
         if ran.ok and all(_holds(column) for column in ran.first_columns):
             return ()
     failures: list[FixtureFailure] = []
+    try:
+        _run_checks(conn, fixture, failures)
+    except psycopg.Error:
+        if not (conn.closed and failures and failures[-1].file == fixture.module_path):
+            raise  # the transaction could not end on a closed connection: the fixture's doing
+    return tuple(failures)
+
+
+def _run_checks(conn: Connection, fixture: Fixture, failures: list[FixtureFailure]) -> None:
     with conn.transaction(force_rollback=True):
         if fixture.check_sql is not None:
             for statement in statements_of(fixture.check_sql):
@@ -372,23 +398,26 @@ def check(conn: Connection, fixture: Fixture) -> tuple[FixtureFailure, ...]:
                         )
                     )
         if fixture.module is not None:
+            failed: FixtureFailure | None = None
             try:
                 with conn.transaction():
                     outcome = _call(fixture, "check", conn)
                     if isinstance(outcome, FixtureFailure):
-                        raise _Failed(outcome)
-                    if outcome is False:
-                        raise _Failed(
-                            FixtureFailure(
-                                file=fixture.module_path,
-                                line=None,
-                                statement="check(conn)",
-                                message="check(conn) returned False",
-                            )
+                        failed = outcome
+                    elif outcome is False:
+                        failed = FixtureFailure(
+                            file=fixture.module_path,
+                            line=None,
+                            statement="check(conn)",
+                            message="check(conn) returned False",
                         )
-            except _Failed as failed:
-                failures.append(failed.failure)
-    return tuple(failures)
+                    if failed is not None:
+                        raise _Failed(failed)
+            except _Failed:
+                pass
+            finally:
+                if failed is not None:
+                    failures.append(failed)
 
 
 class _Failed(Exception):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from rollsafe.errors import ConfigError, MigrationFailed, RollsafeError
@@ -47,6 +47,7 @@ FindingKind = Literal[
     "up-again-fails",
     "up-again-differs",
     "new-query-fails-on-old",
+    "fixture-fails",
 ]
 
 #: The rollback check's number: the design's seven steps keep theirs, and it runs between
@@ -114,6 +115,10 @@ FIXES: dict[FindingKind, str] = {
         "the migration declares `-- rollback: live`, so new code must keep working once it is "
         "undone: keep new code off what the migration adds until a later release, or declare "
         "`-- rollback: offline`"
+    ),
+    "fixture-fails": (
+        "a seed that cannot run on its own version's schema is a defect of the test suite, "
+        "not of the migration: fix the fixture file named here"
     ),
 }
 
@@ -417,6 +422,20 @@ def one_line(text: str, limit: int = 200) -> str:
     """``text`` on one line, cut at ``limit`` characters: a statement in a report."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def with_findings(
+    steps: Sequence[StepResult], number: int, findings: Sequence[PairFinding]
+) -> tuple[StepResult, ...]:
+    """``steps`` with ``findings`` added to step ``number``, which then fails."""
+    if not findings:
+        return tuple(steps)
+    return tuple(
+        replace(step, status="failed", findings=(*step.findings, *findings))
+        if step.number == number
+        else step
+        for step in steps
+    )
 
 
 class Recorder:

@@ -125,10 +125,11 @@ class StepSession:
         self.migrations = 0
         self.migrator = Migrator(db.dsn, data.catalogue, table=data.table)
         target = _db.parse_target(db.dsn)
+        self._target = target
         opened: list[psycopg.Connection[tuple[object, ...]]] = []
         try:
-            self.conn = _db.connect(target, application_name="rollsafe pairs")
-            opened.append(self.conn)
+            self._conn = _db.connect(target, application_name="rollsafe pairs")
+            opened.append(self._conn)
             catalog = _db.connect(target, application_name="rollsafe schema")
             opened.append(catalog)
             self.reader = SchemaReader(catalog, exclude_tables=(data.table,))
@@ -143,9 +144,16 @@ class StepSession:
                 conn.close()
             raise
 
+    @property
+    def conn(self) -> psycopg.Connection[tuple[object, ...]]:
+        """The data connection; opened again when a ``fixture.py`` closed it."""
+        if self._conn.closed:
+            self._conn = _db.connect(self._target, application_name="rollsafe pairs")
+        return self._conn
+
     def close(self) -> None:
         self.migrator.close()
-        for conn in (self.conn, self.reader.conn):
+        for conn in (self._conn, self.reader.conn):
             with suppress(Exception):
                 conn.close()
 
