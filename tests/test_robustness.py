@@ -292,3 +292,18 @@ def test_a_full_disk_is_one_line(repo: GitRepo, command: list[str]) -> None:
     assert done.returncode == 1
     line = one_line(done.stderr)
     assert line == "rollsafe: cannot write the output: No space left on device"
+
+
+def test_the_shortcuts_for_bulk_loads_still_see_what_hides_in_them() -> None:
+    from rollsafe.lint._dialect import cockroach_sql
+    from rollsafe.migrate._statements import no_transaction_reason, one_query_refusal
+
+    rows = "\n".join(bulk(2_000))
+    assert no_transaction_reason(rows) is None and cockroach_sql(rows) == ()
+    late_index = f"{rows}\nCREATE INDEX CONCURRENTLY machines_name ON machines (name);\n"
+    assert no_transaction_reason(late_index) == "CREATE INDEX CONCURRENTLY"
+    assert one_query_refusal(late_index) == (2_001, "CREATE INDEX CONCURRENTLY")
+    cast = f"{rows}\nINSERT INTO machines (name) VALUES ('x'::STRING);\n"
+    assert [(use.line, use.construct) for use in cockroach_sql(cast)] == [(2_001, "STRING type")]
+    hint = f"{rows}\nINSERT INTO machines SELECT * FROM machines@machines_pkey;\n"
+    assert [use.construct for use in cockroach_sql(hint)] == ["@ index hint"]

@@ -37,18 +37,27 @@ and ``BLOB``), ``v2.1/int.md`` (``INT64`` among ``INT``'s aliases),
 from __future__ import annotations
 
 import json
+import re
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pglast.parser import ParseError, parse_sql_json, scan, split
+from pglast.parser import ParseError, parse_sql_json, scan
 
-from rollsafe.lint._sqlparse import walk_nodes
+from rollsafe._sqltext import mentions_word
+from rollsafe.lint._sqlparse import _DATA_ONLY, _first_word, _statement_slices, walk_nodes
 from rollsafe.migrate import Migration
 
 #: CockroachDB type names PostgreSQL does not know (lower case) -> how they are shown.
 COCKROACH_TYPES = {"string": "STRING", "bytes": "BYTES", "blob": "BLOB", "int64": "INT64"}
+
+
+#: A file with none of these words and no ``@`` holds no construct this module reports
+#: (a superset: words in strings and comments count; column definitions need CREATE or
+#: ALTER), so a bulk load of INSERTs is not parsed.
+_DIALECT_WORDS = (*COCKROACH_TYPES, "upsert", "storing", "covering", "create", "alter")
 
 _NAME_KINDS = ("NO_KEYWORD", "UNRESERVED_KEYWORD", "COL_NAME_KEYWORD", "TYPE_FUNC_NAME_KEYWORD")
 _OPEN, _CLOSE, _COMMA = "ASCII_40", "ASCII_41", "ASCII_44"
@@ -66,9 +75,16 @@ def _from_tree(stmts: Sequence[Any], data: bytes, first_line: int) -> list[Diale
     """Constructs in statements PostgreSQL parsed (``data`` is the text they were parsed from)."""
     found: list[DialectUse] = []
 
+    newlines: list[int] | None = None
+
     def line(location: object) -> int:
+        # Newlines found once per text, then bisected: a count from the top for every
+        # node made a file of 75,000 statements quadratic.
+        nonlocal newlines
+        if newlines is None:
+            newlines = [match.start() for match in re.finditer(b"\n", data)]
         offset = location if isinstance(location, int) and location >= 0 else 0
-        return first_line + data.count(b"\n", 0, offset)
+        return first_line + bisect_left(newlines, offset)
 
     for node in walk_nodes(stmts):
         # A TypeName is inline under ColumnDef/TypeCast ("typeName"), wrapped elsewhere.
@@ -160,24 +176,30 @@ def _table_element(lower: list[str], tokens: Sequence[Any], i: int) -> str | Non
 def cockroach_sql(sql: str) -> tuple[DialectUse, ...]:
     """Every CockroachDB-only construct of a file, in file order (empty: plain PostgreSQL).
 
-    The whole file is parsed in one call; only when PostgreSQL refuses it is
-    it split into statements, so each statement is read by the parser or,
-    when refused, by its tokens.
+    The file is split into statements (by PostgreSQL's parser, else its
+    scanner) and each is read by the parser or, when refused, by its tokens.
+    Data statements (INSERT, SELECT, VALUES) without an ``@`` or a
+    CockroachDB type name cannot hold a construct and are not parsed, so a
+    5 MB bulk load costs the split.
     """
+    if "@" not in sql and not mentions_word(sql, _DIALECT_WORDS):
+        return ()  # every construct found below needs one of these
+    types = mentions_word(sql, COCKROACH_TYPES)
     try:
-        parsed = json.loads(parse_sql_json(sql))
+        slices = _statement_slices(sql, with_parser=True)
     except ParseError:
-        pass
-    else:
-        return tuple(sorted(_from_tree(parsed.get("stmts", ()), sql.encode(), 1), key=_order))
-    try:
-        slices = split(sql, with_parser=False, only_slices=True)
-    except ParseError:
-        return ()
+        try:
+            slices = _statement_slices(sql, with_parser=False)
+        except ParseError:
+            return ()
     found: list[DialectUse] = []
+    first_line, counted = 1, 0  # lines counted from the previous piece on: one pass
     for piece in slices:
-        text = sql[piece]
-        first_line = 1 + sql.count("\n", 0, piece.start)
+        text = sql[piece.start : piece.stop]
+        plain = "@" not in text and not (types and mentions_word(text, COCKROACH_TYPES))
+        if plain and _first_word(text) in _DATA_ONLY:
+            continue
+        first_line, counted = first_line + sql.count("\n", counted, piece.start), piece.start
         try:
             stmts = json.loads(parse_sql_json(text)).get("stmts", ())
         except ParseError:

@@ -213,7 +213,8 @@ class _Slice:
     byte_start: int
 
 
-def _statement_slices(sql: str, *, with_parser: bool) -> list[_Slice]:
+@lru_cache(maxsize=64)
+def _statement_slices(sql: str, *, with_parser: bool) -> tuple[_Slice, ...]:
     """The statements of ``sql`` as found by PostgreSQL's parser (or scanner), in one pass.
 
     Why not ``pglast.split(..., only_slices=True)`` directly: it maps byte
@@ -227,7 +228,7 @@ def _statement_slices(sql: str, *, with_parser: bool) -> list[_Slice]:
     """
     if sql.isascii():
         pieces = split(sql, with_parser=with_parser, only_slices=True)
-        return [_Slice(piece.start, piece.stop, piece.start) for piece in pieces]
+        return tuple(_Slice(piece.start, piece.stop, piece.start) for piece in pieces)
     data = sql.encode()
     stand_in = _NON_ASCII.sub(b"x", data).decode("ascii")
     result: list[_Slice] = []
@@ -237,7 +238,7 @@ def _statement_slices(sql: str, *, with_parser: bool) -> list[_Slice]:
         done = piece.start
         length = len(data[piece.start : piece.stop].decode())
         result.append(_Slice(chars, chars + length, piece.start))
-    return result
+    return tuple(result)
 
 
 #: Statements no rule reads unless an enum label was added earlier in the file
