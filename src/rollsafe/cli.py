@@ -18,7 +18,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rollsafe.commands._output import guard_output
 from rollsafe.commands._spec import COMMANDS, Command, add_common_flags, add_flags, execute
 
 
@@ -46,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Standard output is guarded (`guard_output`): a closed pipe is a quiet
     exit 141, a failed write (a full disk) one line and exit 1.
     """
+    from rollsafe.commands._output import guard_output  # not at the top: see build_parser
+
     return guard_output(lambda: _main(argv))
 
 

@@ -187,6 +187,10 @@ def stop_group(
     no process of the group is left (children outlive a killed parent),
     then removes the shared memory they had mapped.
     """
+    if process.returncode is not None:
+        # Reaped before (initdb that finished, a server that died at start): its group id
+        # may belong to another program by now, so nothing is signalled in its name.
+        return
     with deferred_signals():
         pgid = process.pid
         segments = segments_of(group_members(pgid))
