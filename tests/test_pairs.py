@@ -156,7 +156,10 @@ def test_a_correct_history_passes_every_pair(tmp_path: Path, pg_server: Server) 
     assert [s.number for s in first.steps] == [1, 2, 3, 4, 5, 6, 8, 7]
     assert first.rollback == "offline"
     assert [f.kind for f in first.step(8).findings] == ["new-query-fails-on-old"] * 2
-    assert first.step(4).detail == "replayed seeds of 1; prepared 2 of 2 queries of CL 2"
+    assert first.step(4).detail == (
+        "replayed seeds of 1; replayed 3 generated rows of 1 in 1 table; "
+        "prepared 2 of 2 queries of CL 2"
+    )
     assert first.step(5).detail == "ran checks of 2"
     assert report.results[1].step(5).status == "not applicable"  # version 3 has no check
     # O(N): reaching 1 once, then up, down and up again per pair; no copies, no rebuilds.
@@ -364,7 +367,8 @@ def test_a_down_that_loses_rows(tmp_path: Path, pg_server: Server) -> None:
     assert lost.kind == "down-loses-rows"
     assert lost.summary == "rows written before the upgrade are gone after down"
     assert lost.where == "migrations/4_size.down.sql"
-    assert lost.details == "public.tags: 1 row before the upgrade, 0 after down"
+    # One hand-written row and three generated from the catalog at 3.
+    assert lost.details == "public.tags: 4 rows before the upgrade, 0 after down"
     assert broken.step(2).detail.endswith("rows")  # counted with the snapshot
 
 
@@ -424,11 +428,21 @@ def test_live_step_whose_old_writes_and_queries_break(tmp_path: Path, pg_server:
         "passed",
     ]
     kinds = [f.kind for f in broken.step(4).findings]
-    assert kinds == ["old-write-fails", "old-query-fails", "old-query-fails"]
-    write, create, get = broken.step(4).findings
+    assert kinds == ["old-write-fails", "old-write-fails", "old-query-fails", "old-query-fails"]
+    write, generated, create, get = broken.step(4).findings
     assert write.summary == "old code's writes (seed of version 3) fail on schema 4"
     assert write.where == "tests/upgrade/3/seed.sql:1"
     assert write.server == 'column "name" of relation "items" does not exist'
+    # The rows generated at 3, written again with 3's columns, fail the same way.
+    assert generated.summary == (
+        "old code's writes (rows generated at 3, with its columns) fail on schema 4"
+    )
+    assert generated.where == "public.items (generated from the catalog, no fixture)"
+    assert (
+        generated.statement
+        == "INSERT INTO public.items (name, color) VALUES ('name-15', 'color-15')"
+    )
+    assert generated.server == 'column "name" of relation "items" does not exist'
     assert create.summary == "old code's query CreateItem (CL 4) does not prepare on schema 4"
     assert create.where == "queries/items.sql:2 at CL 4"
     assert create.server == 'column "name" of relation "items" does not exist'
@@ -480,7 +494,7 @@ def test_the_same_change_passes_as_an_offline_step(tmp_path: Path, pg_server: Se
     assert result.status == "passed"
     assert result.step(4).status == "not applicable"
     assert result.step(4).detail.startswith("offline step")
-    assert pair_line(result).endswith("offline step (old code is stopped first)")
+    assert "offline step (old code is stopped first); generated" in pair_line(result)
 
 
 def test_new_code_that_cannot_read_old_data(tmp_path: Path, pg_server: Server) -> None:

@@ -44,6 +44,8 @@ class Config:
     migrations_table: str = "schema_migrations"
     engine: EngineName = "auto"
     notes_ref: str = "refs/notes/review"
+    #: Rows generated from the catalog per table and state of the pair test (0: none).
+    seed_rows: int = 3
     sources: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -88,6 +90,17 @@ def _coerce(key: str, value: object, source: str) -> object:
         if number < 0:
             raise ConfigError(bad, where=where, fix="give a migration version (an integer >= 0)")
         return number
+    if key == "seed_rows":
+        fix = "give a number of rows (an integer >= 0; 0 turns generated seeds off)"
+        if isinstance(value, bool):
+            raise ConfigError(bad, where=where, fix=fix)
+        try:
+            rows = int(str(value))
+        except ValueError:
+            raise ConfigError(bad, where=where, fix=fix) from None
+        if rows < 0 or rows > 1000:
+            raise ConfigError(bad, where=where, fix=fix)
+        return rows
     if key == "cl_strategy":
         choices = get_args(ClStrategy)
         if value not in choices:

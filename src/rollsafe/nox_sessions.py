@@ -57,8 +57,8 @@ from rollsafe.pairs import (
     write_junit,
 )
 
-#: Suites shared by the sessions of one nox process, by (repo, engine, isolation).
-_SUITES: dict[tuple[str, str, str], PairSuite] = {}
+#: Suites shared by the sessions of one nox process, by (repo, engine, isolation, seed rows).
+_SUITES: dict[tuple[str, str, str, int | None], PairSuite] = {}
 #: Engine refusals already reported by a session of this nox process.
 _REFUSED: set[str] = set()
 
@@ -99,14 +99,20 @@ def _config(repo: str | Path, engine: str | None) -> Config:
     return load_config(repo, {"engine": engine} if engine else None)
 
 
-def _suite(config: Config, isolation: str, state_cache: Path | None = None) -> PairSuite:
-    key = (str(config.repo), config.engine, isolation)
+def _suite(
+    config: Config,
+    isolation: str,
+    state_cache: Path | None = None,
+    seed_rows: int | None = None,
+) -> PairSuite:
+    key = (str(config.repo), config.engine, isolation, seed_rows)
     suite = _SUITES.get(key)
     if suite is None:
         suite = PairSuite(
             config,
             isolation="clone" if isolation == "clone" else "chain",
             state_cache=state_cache or True,
+            seed_rows=seed_rows,
         )
         _SUITES[key] = suite
     return suite
@@ -117,7 +123,8 @@ def run_pair_session(session: nox.Session, pair_id: str, *, repo: str | Path = "
     options = _options(session)
     try:
         config = _config(repo, options.config_engine)
-        suite = _suite(config, options.isolation, options.state_cache)
+        rows = 0 if options.no_generated_seeds else options.seed_rows
+        suite = _suite(config, options.isolation, options.state_cache, rows)
         pair = next((p for p in suite.pairs if p.id == pair_id), None)
         if pair is None:
             session.error(

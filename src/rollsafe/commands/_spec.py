@@ -96,6 +96,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _rows(text: str) -> int:
+    """A number of generated rows given on the command line (0 to 1000)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of rows: {text!r}") from None
+    if not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"not a number of rows (0 to 1000): {text!r}")
+    return value
+
+
 # -- flags every command takes ------------------------------------------------------------------
 
 REPO = Flag("repo", "the git repository (default: here)", metavar="PATH")
@@ -178,6 +189,17 @@ PAIR_SELECTION = (
         "clone: each pair on a clone of a snapshot of its state (two copies a pair)",
         choices=("chain", "clone"),
         default="chain",
+    ),
+    Flag(
+        "seed-rows",
+        "rows generated from the catalog per table and state (default: the seed_rows setting, 3)",
+        metavar="N",
+        convert=_rows,
+    ),
+    Flag(
+        "no-generated-seeds",
+        "no generated rows: only the hand-written seed fixtures populate the database",
+        switch=True,
     ),
 )
 

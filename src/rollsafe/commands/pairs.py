@@ -61,6 +61,7 @@ def upgrade_pairs(
     progress: Callable[[PairResult], None] | None = None,
     server: Server | None = None,
     state_cache: Path | bool = True,
+    seed_rows: int | None = None,
 ) -> int:
     """Run the upgrade test of the selected pairs (default: all); 1 when one failed.
 
@@ -70,6 +71,8 @@ def upgrade_pairs(
     ``server`` runs on a server the caller started (default: a throwaway
     server of the configured engine).  ``state_cache``: where chain states
     are kept across processes (``True``: the default folder; ``False``: off).
+    ``seed_rows`` overrides the configuration's rows generated per table and
+    state (0: none).
     """
     out = out or sys.stdout
     if list_only:
@@ -85,7 +88,13 @@ def upgrade_pairs(
         else:
             out.write(pair_list_text(chosen))
         return 0
-    with PairSuite(config, isolation=isolation, server=server, state_cache=state_cache) as suite:
+    with PairSuite(
+        config,
+        isolation=isolation,
+        server=server,
+        state_cache=state_cache,
+        seed_rows=seed_rows,
+    ) as suite:
         if not suite.pairs:
             print("upgrade pairs: none (the table has fewer than two rows)", file=out)
             return 0
@@ -126,4 +135,5 @@ def handle_upgrade_pairs(config: Config, args: argparse.Namespace) -> int:
         fmt=args.fmt,
         list_only=args.list,
         state_cache=args.state_cache or True,
+        seed_rows=0 if args.no_generated_seeds else args.seed_rows,
     )

@@ -288,13 +288,43 @@ class StepResult:
 
 
 @dataclass(frozen=True)
+class Generated:
+    """The rows generated from the catalog for a pair: at its start state and replayed.
+
+    ``skipped`` names each table that could not be filled, with the reason.
+    """
+
+    tables: int = 0
+    rows: int = 0
+    replayed_rows: int = 0
+    skipped: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        """``generated 9 rows in 3 tables (+9 replayed; 1 table skipped)`` for the summary line."""
+        shown = f"generated {self.rows} row{'s' * (self.rows != 1)} in {self.tables} table" + (
+            "s" * (self.tables != 1)
+        )
+        extra = [f"+{self.replayed_rows} replayed"] if self.replayed_rows else []
+        if self.skipped:
+            extra.append(
+                f"{len(self.skipped)} skipped: "
+                + ", ".join(s.split(":", 1)[0] for s in self.skipped)
+            )
+        return shown + (f" ({'; '.join(extra)})" if extra else "")
+
+
+@dataclass(frozen=True)
 class PairResult:
-    """All seven steps of one pair, and notes about the data it ran on."""
+    """All seven steps of one pair, and notes about the data it ran on.
+
+    ``generated`` is None when generated seeds are off.
+    """
 
     pair: Pair
     steps: tuple[StepResult, ...]
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
+    generated: Generated | None = None
 
     @property
     def status(self) -> PairStatus:

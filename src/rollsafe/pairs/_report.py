@@ -49,6 +49,8 @@ def pair_line(result: PairResult) -> str:
             reasons.append(f"rollback offline: {step.findings[0].summary}{more}")
     if pair.upgrade == "offline" and result.status == "passed":
         reasons.append("offline step (old code is stopped first)")
+    if result.generated is not None:
+        reasons.append(result.generated.text())
     return head + ("  " + "; ".join(reasons) if reasons else "")
 
 
@@ -157,6 +159,16 @@ def run_json(run: PairsRun) -> dict[str, object]:
                 "rollback": r.rollback,
                 "seconds": round(r.seconds, 4),
                 "notes": list(r.notes),
+                "generated": (
+                    None
+                    if r.generated is None
+                    else {
+                        "tables": r.generated.tables,
+                        "rows": r.generated.rows,
+                        "replayed_rows": r.generated.replayed_rows,
+                        "skipped": list(r.generated.skipped),
+                    }
+                ),
                 "steps": [_step_json(s) for s in r.steps],
             }
             for r in run.results

@@ -60,6 +60,7 @@ from rollsafe.engines import Database, Server, Snapshot, unique_name
 from rollsafe.errors import DatabaseError, EngineUnavailable, MigrationFailed, RollsafeError
 from rollsafe.migrate import Catalogue
 from rollsafe.pairs._fixtures import Fixture, seed
+from rollsafe.pairs._generate import DEFAULT_ROWS
 from rollsafe.pairs._model import (
     FIXES,
     STEPS,
@@ -82,6 +83,7 @@ from rollsafe.pairs._model import (
     version_text,
     with_findings,
 )
+from rollsafe.pairs._seeding import GeneratedSeeds
 from rollsafe.pairs._states import ChainState, StateCache, base_key, state_keys
 from rollsafe.pairs._steps import (
     StepData,
@@ -118,6 +120,7 @@ class PairRunner:
         new_queries: Callable[[Pair], Mapping[str, str]] | None = None,
         state_cache: StateCache | None = None,
         state_extra: Mapping[str, object] | None = None,
+        seed_rows: int = DEFAULT_ROWS,
     ) -> None:
         self.server = server
         self.pairs = tuple(pairs)
@@ -127,6 +130,11 @@ class PairRunner:
         self.data = StepData(
             catalogue, fixtures, old_queries, migrations_table, new_queries=new_queries
         )
+        if seed_rows > 0:
+            self.data.seeds = GeneratedSeeds(
+                tuple(self._versions), rows=seed_rows, exclude=(migrations_table,)
+            )
+        self._upgrade_from = {p.previous: p for p in self.pairs}
         self._counters = Counters()
         self._db: Database | None = None
         self._session: StepSession | None = None
@@ -175,6 +183,10 @@ class PairRunner:
         c = self._counters
         return Counters(migrations, c.copies, c.rebuilds, c.restores)
 
+    def generated_statements(self) -> dict[int, tuple[str, ...]]:
+        """Every generated INSERT by the version it filled: the same history gives the same."""
+        return self.data.seeds.statements() if self.data.seeds is not None else {}
+
     def _count(
         self, *, migrations: int = 0, copies: int = 0, rebuilds: int = 0, restores: int = 0
     ) -> None:
@@ -210,6 +222,23 @@ class PairRunner:
         self._at = None
 
     def _seed_chain(self, version: int) -> None:
+        """A version's hand-written seeds on the chain, then its generated rows."""
+        self._seed_fixture(version)
+        seeds = self.data.seeds
+        if seeds is None:
+            return
+        relations = self.data.fill_relations(version, self._upgrade_from.get(version))
+        try:
+            session = self._open()
+            seeds.fill(session.conn, version, relations, catalog=session.reader.conn)
+        except psycopg.Error as exc:
+            self.data.seeds = None
+            self._notes.append(
+                f"rows cannot be generated from the catalog at {version} ({exc}): generated "
+                f"seeds are off from here on"
+            )
+
+    def _seed_fixture(self, version: int) -> None:
         """Load a version's seeds on the chain; a seed that fails on its own schema is noted."""
         fixture = self.data.fixtures.get(version)
         if fixture is None or not fixture.has_seed or version in self._skip_seeds:
@@ -262,6 +291,10 @@ class PairRunner:
                 for fixture in seed_versions(self.data, replay):
                     if fixture.version not in self._skip_seeds:
                         seed(session.conn, fixture)
+                if self.data.seeds is not None:
+                    scope = self.data.scope(replay)
+                    only = None if scope is None else scope.relation_names
+                    self.data.seeds.replay(session.conn, replay.previous, only)
             self._seed_chain(version)
 
     def _break(self, version: int, exc: RollsafeError) -> None:
@@ -334,9 +367,9 @@ class PairRunner:
             except RollsafeError:
                 self._cache = None
                 return None
-            base = base_key(
-                engine=identity, migrations_table=self.data.table, extra=self._state_extra
-            )
+            seeds = self.data.seeds
+            extra = {**self._state_extra, "seed_rows": seeds.rows if seeds is not None else 0}
+            base = base_key(engine=identity, migrations_table=self.data.table, extra=extra)
             self._keys = state_keys(base, self.data.catalogue, self.pairs, self.data.fixtures)
         return self._keys
 
@@ -369,6 +402,9 @@ class PairRunner:
             self._without_data_before = state.without_data_before
             self._dead = None
             self._count(restores=1)
+            if self.data.seeds is not None and state.generated:
+                with suppress(psycopg.Error):
+                    self.data.seeds.restore(state.generated, self._open().reader.conn)
             return
 
     def _save_state(self) -> None:
@@ -389,6 +425,7 @@ class PairRunner:
             notes=tuple(self._notes),
             skip_seeds=tuple(sorted(self._skip_seeds)),
             without_data_before=self._without_data_before,
+            generated=self.data.seeds.saved(self._at) if self.data.seeds is not None else {},
         )
         self._cache.save(key, state, dump)
 
@@ -440,7 +477,10 @@ class PairRunner:
             reached = pair.previous is not None and version <= pair.previous
             steps = with_findings(steps, 1 if reached else 3, [finding])
         self._fixture_findings.clear()
-        return PairResult(pair, tuple(steps), notes, time.perf_counter() - started)
+        seeds = self.data.seeds
+        generated, skipped = seeds.result_of(pair) if seeds is not None else (None, ())
+        seconds = time.perf_counter() - started
+        return PairResult(pair, tuple(steps), notes + skipped, seconds, generated)
 
     def _rebuild(self, pair: Pair) -> None:
         """State n from an empty database: up and seed every version, old writes at n."""
@@ -498,6 +538,7 @@ def run_pairs(
     isolation: Isolation = "chain",
     progress: Callable[[PairResult], None] | None = None,
     new_queries: Callable[[Pair], Mapping[str, str]] | None = None,
+    seed_rows: int = DEFAULT_ROWS,
 ) -> PairsRun:
     """Run ``selected`` pairs (default: all) of ``pairs``; one result per selected pair."""
     started = time.perf_counter()
@@ -512,6 +553,7 @@ def run_pairs(
         migrations_table=migrations_table,
         isolation=isolation,
         new_queries=new_queries,
+        seed_rows=seed_rows,
     ) as runner:
         for pair in chosen:
             result = runner.run(pair)

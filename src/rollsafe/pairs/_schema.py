@@ -237,7 +237,7 @@ class SchemaReader:
     that serves only snapshots, the settings are made once for the session,
     so each snapshot is that one statement, instead of a transaction that
     sets them around every snapshot.  The connection is the reader's: nothing
-    else should run on it.
+    but catalog reads should run on it (generated seed rows read their tables here).
     """
 
     def __init__(

@@ -34,8 +34,9 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rollsafe._version import __version__
 from rollsafe.migrate import Catalogue
@@ -43,7 +44,7 @@ from rollsafe.pairs._fixtures import Fixture
 from rollsafe.pairs._model import Pair
 
 #: Version of the file layout and of what a state holds.
-FORMAT = 1
+FORMAT = 2
 #: Moves the state cache (a folder), e.g. to a path CI keeps between jobs.
 STATE_CACHE_ENV = "ROLLSAFE_STATE_CACHE"
 #: Most state files kept; the least recently used go first.
@@ -62,6 +63,8 @@ class ChainState:
     notes: tuple[str, ...] = ()
     skip_seeds: tuple[int, ...] = ()
     without_data_before: int | None = None
+    #: What generated seeds remember of this state (`rollsafe.pairs._seeding`), as JSON.
+    generated: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 def code_digest() -> str:
@@ -185,6 +188,7 @@ class StateCache:
                 "notes": list(state.notes),
                 "skip_seeds": list(state.skip_seeds),
                 "without_data_before": state.without_data_before,
+                "generated": dict(state.generated),
             }
         ).encode()
         body = len(header).to_bytes(_LENGTH, "big") + header + dump
@@ -232,6 +236,7 @@ def _parse(data: bytes, key: str) -> tuple[ChainState, bytes] | None:
             notes=tuple(str(n) for n in header["notes"]),
             skip_seeds=tuple(int(v) for v in header["skip_seeds"]),
             without_data_before=_version(header["without_data_before"]),
+            generated=dict(header.get("generated") or {}),
         )
     except (ValueError, KeyError, TypeError):
         return None

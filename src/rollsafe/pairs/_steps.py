@@ -15,6 +15,9 @@ Seeds, checks and the old queries' ``PREPARE``s go out as one batch each
 (`rollsafe.pairs._batch`), and are run one statement at a time only to report a
 failure.  Up again (step 7) is compared with the first up only when the down
 left a trace, since the same files on a restored schema give the same schema.
+Rows generated from the catalog (`rollsafe.pairs._seeding`) add, per pair, one
+batch for their replay as old code's writes and one for p's checks before the
+upgrade (generated rows need not meet a check of the code's own rules).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from rollsafe.pairs._schema import (
     scope_of,
     snapshot_schema,
 )
+from rollsafe.pairs._seeding import GeneratedSeeds
 
 
 @dataclass
@@ -70,7 +74,17 @@ class StepData:
     builtins: frozenset[str] = frozenset()
     #: The query files of the newer row's newest CL (``path -> text``), for the rollback check.
     new_queries: Callable[[Pair], Mapping[str, str]] | None = None
+    #: Rows generated from the catalog at each state (None: generated seeds are off).
+    seeds: GeneratedSeeds | None = None
     _scopes: dict[str, Scope | None] = field(default_factory=dict, init=False, repr=False)
+
+    def fill_relations(self, version: int, upgrade: Pair | None = None) -> list[str] | None:
+        """The tables generated rows go into at ``version`` (``None``: every table)."""
+        assert self.seeds is not None
+        migration = self.catalogue.get(version)
+        up = migration.up_sql if migration is not None else None
+        upgrade_scope = self.scope(upgrade) if upgrade is not None else Scope()
+        return self.seeds.relations_at(version, up, upgrade_scope, builtins=self.builtins)
 
     def scope(self, pair: Pair) -> Scope | None:
         """What the pair's up and down files can change (``None``: anything); once a pair."""
@@ -194,6 +208,7 @@ def run_steps(
         f"{_plural(len(before.objects), 'object')} ({shown}), "
         f"{_plural(sum(before.rows.values()), 'row')}",
     )
+    broken_before = _old_check_fails_before(session, pair)
     if not _step_3(session, pair, record, skip_seeds):
         return record.steps, False
     _step_4(session, pair, record, scope, before, skip_seeds)
@@ -214,11 +229,26 @@ def run_steps(
         record.add(7, "skipped", reason)
         return record.steps, True
     new_code = new_code_on_target(session, pair, scope, before)  # at n, for the rollback check
-    restored = _step_6(session, pair, record, scope, before)
+    restored = _step_6(session, pair, record, scope, before, broken_before)
     if restored is None:
         return record.steps, False
     rollback_check(session, pair, record, new_code)
     return record.steps, _step_7(session, pair, record, scope, restored)
+
+
+def _old_check_fails_before(session: StepSession, pair: Pair) -> bool:
+    """Whether p's checks already fail at p, before the upgrade (only with generated rows).
+
+    Hand-written seeds are written to meet the code's checks; generated rows
+    meet only what the schema enforces, so a check of an application rule
+    (every machine has a provider row) can fail on them at p already.  One
+    batch per pair, and only when rows are generated and p has a check.
+    """
+    data = session.data
+    if data.seeds is None or pair.previous is None:
+        return False
+    old_check = _check_fixture(data, pair.old_migrations)
+    return old_check is not None and bool(check(session.conn, old_check))
 
 
 def _step_3(session: StepSession, pair: Pair, record: Recorder, skip_seeds: frozenset[int]) -> bool:
@@ -232,13 +262,21 @@ def _step_3(session: StepSession, pair: Pair, record: Recorder, skip_seeds: froz
             session.up_to(version)
         except RollsafeError as exc:
             summary = f"migration {version} fails on the populated database"
-            record.add(3, "failed", findings=[migration_finding("up-fails-on-data", summary, exc)])
+            finding = migration_finding("up-fails-on-data", summary, exc)
+            seeds = session.data.seeds
+            if seeds is not None:
+                finding = seeds.with_example(pair, finding)
+            record.add(3, "failed", findings=[finding])
             record.rest("not run", "migrate up failed")
             return False
         fixture = session.data.fixtures.get(version)
         inside = version != pair.target and version not in skip_seeds
         if inside and fixture is not None and fixture.has_seed:
             seed(session.conn, fixture)
+        seeds = session.data.seeds
+        if version != pair.target and seeds is not None:
+            relations = session.data.fill_relations(version)
+            seeds.fill(session.conn, version, relations, catalog=session.reader.conn)
     record.add(3, "passed", f"applied {', '.join(map(str, pair.migrations))}")
     return True
 
@@ -275,11 +313,19 @@ def _step_4(
                     failure,
                 )
             )
+    generated = ""
+    if data.seeds is not None:  # p's generated rows, into the tables the upgrade names
+        only = None if scope is None else scope.relation_names
+        generated, refused_rows = data.seeds.replay_pair(conn, pair, only)
+        findings.extend(refused_rows)
     details.append(
         f"replayed seeds of {', '.join(str(f.version) for f in seeds)}"
         if seeds
-        else f"no seed fixture for {_versions_text(pair.old_migrations)}: old writes untested"
+        else f"no seed fixture for {_versions_text(pair.old_migrations)}"
+        + ("" if generated else ": old writes untested")
     )
+    if generated:
+        details.append(generated)
     try:
         queries = parse_query_files(data.old_queries(pair))
     except RollsafeError as exc:
@@ -345,10 +391,14 @@ def _step_6(
     record: Recorder,
     scope: Scope | None,
     before: SchemaSnapshot,
+    broken_before: bool = False,
 ) -> tuple[bool, bool] | None:
     """Down to p: the schema must equal step 2's snapshot, with every row, readable.
 
     None when the down itself failed; otherwise (schema restored, no finding).
+    ``broken_before``: p's checks failed before the upgrade already (on rows
+    generated from the catalog, which need not meet the code's own rules), so
+    their failing after down says nothing about the down.
     """
     data = session.data
     try:
@@ -392,6 +442,11 @@ def _step_6(
             )
         )
     old_check = _check_fixture(data, pair.old_migrations) if pair.previous is not None else None
+    if old_check is not None and broken_before:
+        record_note = f"checks of {old_check.version} fail before the upgrade too: not counted"
+        old_check = None
+    else:
+        record_note = ""
     if old_check is not None and not changes:
         for failure in check(session.conn, old_check):
             findings.append(
@@ -405,7 +460,8 @@ def _step_6(
         6,
         "failed" if findings else "passed",
         "schema equals the snapshot, rows kept"
-        + (f", checks of {old_check.version} pass" if old_check is not None else ""),
+        + (f", checks of {old_check.version} pass" if old_check is not None else "")
+        + (f"; {record_note}" if record_note else ""),
         findings,
     )
     return not changes, not findings

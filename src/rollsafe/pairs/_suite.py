@@ -48,12 +48,15 @@ class PairSuite:
         isolation: Isolation = "chain",
         server: Server | None = None,
         state_cache: Path | bool = True,
+        seed_rows: int | None = None,
     ) -> None:
         from rollsafe.pairs._fixtures import load_fixtures
         from rollsafe.table import compute_rows
 
         self.config = config
         self.isolation: Isolation = isolation
+        #: Rows generated from the catalog per table and state (0: none).
+        self.seed_rows = config.seed_rows if seed_rows is None else seed_rows
         history, catalogue, rows = compute_rows(config)
         self.tip = history.tip
         self.catalogue: Catalogue = catalogue
@@ -149,6 +152,7 @@ class PairSuite:
                     isolation=self.isolation,
                     new_queries=self.new_queries,
                     state_cache=StateCache(self.state_cache) if self.state_cache else None,
+                    seed_rows=self.seed_rows,
                 )
             )
         return self._runner
