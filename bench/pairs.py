@@ -8,8 +8,10 @@ throwaway PostgreSQL:
 * **floor**: one database, every migration applied once up (each version's
   seed loaded after it, as the chain does) and once down; nothing else.
 * **upgrade_pairs**: all seven steps and the rollback check for every pair, as ``rollsafe
-  upgrade-pairs`` runs them (``chain`` isolation, the default), and with
-  ``clone`` isolation (a snapshot of every state, a clone per pair).
+  upgrade-pairs`` runs them (``chain`` isolation, the default, with seed rows
+  generated from the catalog, also the default), the same without generated
+  seeds (``--no-generated-seeds``), and with ``clone`` isolation (a snapshot
+  of every state, a clone per pair).
 * **naive**: every pair replayed from an empty database (up to p with the
   seeds, then the pair's steps).
 
@@ -46,6 +48,7 @@ from rollsafe.engines import Server, ephemeral_server, unique_name
 from rollsafe.migrate import Migrator
 from rollsafe.pairs import PairRunner, PairsRun, PairSuite, run_pairs
 from rollsafe.pairs._fixtures import seed
+from rollsafe.pairs._generate import DEFAULT_ROWS
 
 HERE = Path(__file__).resolve().parent
 EPOCH = 1_700_000_000
@@ -180,8 +183,10 @@ def floor(server: Server, suite: PairSuite) -> float:
         server.drop(db)
 
 
-def pairs_run(server: Server, suite: PairSuite, isolation: str) -> PairsRun:
-    """``upgrade_pairs`` over every pair (the engine is already up)."""
+def pairs_run(
+    server: Server, suite: PairSuite, isolation: str, *, seed_rows: int = DEFAULT_ROWS
+) -> PairsRun:
+    """``upgrade_pairs`` over every pair (the engine is already up); ``seed_rows`` 0: none."""
     return run_pairs(
         server,
         suite.catalogue,
@@ -191,6 +196,7 @@ def pairs_run(server: Server, suite: PairSuite, isolation: str) -> PairsRun:
         migrations_table=suite.config.migrations_table,
         isolation="clone" if isolation == "clone" else "chain",
         new_queries=suite.new_queries,
+        seed_rows=seed_rows,
     )
 
 
@@ -224,6 +230,9 @@ class Figures:
     chain_median: float
     chain_first: float
     chain_runs: int
+    plain: float  # upgrade_pairs without generated seeds
+    plain_median: float
+    generated_rows: int
     clone: float
     clone_copies: int
     naive: float | None
@@ -243,10 +252,12 @@ def measure(server: Server, size: int, root: Path, *, naive_max: int, runs: int)
         # two-CPU machine a minute's load changes both by a third.
         floors: list[float] = []
         chains: list[PairsRun] = []
+        plains: list[PairsRun] = []
         for _ in range(runs):
             floors.append(floor(server, suite))
             chains.append(pairs_run(server, suite, "chain"))
-        for chain in chains:
+            plains.append(pairs_run(server, suite, "chain", seed_rows=0))
+        for chain in (*chains, *plains):
             if not chain.ok:
                 raise SystemExit(f"{size}: a pair failed: {[r.pair.id for r in chain.failed]}")
         chain = min(chains, key=lambda r: r.seconds)
@@ -264,6 +275,13 @@ def measure(server: Server, size: int, root: Path, *, naive_max: int, runs: int)
         chain_median=statistics.median(r.seconds for r in chains),
         chain_first=chains[0].seconds,
         chain_runs=chain.counters.migrations,
+        plain=min(r.seconds for r in plains),
+        plain_median=statistics.median(r.seconds for r in plains),
+        generated_rows=sum(
+            r.generated.rows + r.generated.replayed_rows
+            for r in chain.results
+            if r.generated is not None
+        ),
         clone=clone.seconds,
         clone_copies=clone.counters.copies,
         naive=naive_seconds,
@@ -273,9 +291,11 @@ def measure(server: Server, size: int, root: Path, *, naive_max: int, runs: int)
 def table(figures: Sequence[Figures]) -> str:
     lines = [
         "| Migrations | Pairs | Floor (s) | upgrade_pairs (s) | x floor | x floor, medians "
-        "| first run (s) | Migration runs | clone isolation (s) | x floor | Naive (s) | x floor "
+        "| first run (s) | Migration runs | without generated seeds (s) | x floor "
+        "| generated seeds cost (medians) | Generated rows "
+        "| clone isolation (s) | x floor | Naive (s) | x floor "
         "| Speed-up over naive |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for f in figures:
         naive_cells = (
@@ -286,11 +306,42 @@ def table(figures: Sequence[Figures]) -> str:
         lines.append(
             f"| {f.migrations} | {f.pairs} | {f.floor:.2f} | {f.chain:.2f} | "
             f"{f.chain / f.floor:.1f} | {f.chain_median / f.floor_median:.1f} | "
-            f"{f.chain_first:.2f} | {f.chain_runs} | {f.clone:.2f} | "
+            f"{f.chain_first:.2f} | {f.chain_runs} | {f.plain:.2f} | "
+            f"{f.plain / f.floor:.1f} | {f.chain / f.plain:.2f}x "
+            f"({f.chain_median / f.plain_median:.2f}x) | "
+            f"{f.generated_rows} | {f.clone:.2f} | "
             f"{f.clone / f.floor:.1f} | "
             f"{naive_cells} |"
         )
     return "\n".join(lines)
+
+
+def seeds_cost(server: Server, size: int, root: Path, runs: int) -> str:
+    """Only upgrade_pairs with and without generated seeds, alternating: their cost, sharper.
+
+    Why: on a shared machine the full benchmark's one-minute clone and naive
+    runs let the load drift between the two; here they alternate ``runs``
+    times within seconds of each other.
+    """
+    repo = root / f"seeds-{size}"
+    generate(repo, size)
+    suite = PairSuite(load_config(repo), server=server)
+    try:
+        suite.old_queries(suite.pairs[0])
+        with_seeds: list[float] = []
+        without: list[float] = []
+        for _ in range(runs):
+            with_seeds.append(pairs_run(server, suite, "chain").seconds)
+            without.append(pairs_run(server, suite, "chain", seed_rows=0).seconds)
+    finally:
+        suite.close()
+    ratios = sorted(a / b for a, b in zip(with_seeds, without, strict=True))
+    return (
+        f"| {size} | {min(with_seeds):.2f} | {min(without):.2f} | "
+        f"{min(with_seeds) / min(without):.2f}x | "
+        f"{statistics.median(with_seeds) / statistics.median(without):.2f}x | "
+        f"{statistics.median(ratios):.2f}x |"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -301,9 +352,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=5, help="best of this many runs")
     parser.add_argument("--write", action="store_true", help="write bench/pairs.md")
+    parser.add_argument(
+        "--seeds-cost",
+        action="store_true",
+        help="only upgrade_pairs with and without generated seeds, alternating (prints a table)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     root = Path(tempfile.mkdtemp(prefix="rollsafe-bench-pairs-"))
+    if args.seeds_cost:
+        try:
+            with ephemeral_server("postgres") as server:
+                rows = [seeds_cost(server, size, root, args.runs) for size in sizes]
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        print(
+            "| Migrations | with generated seeds (s) | without (s) | best / best "
+            "| median / median | median of run ratios |\n|---:|---:|---:|---:|---:|---:|\n"
+            + "\n".join(rows)
+        )
+        return 0
     figures: list[Figures] = []
     try:
         with ephemeral_server("postgres") as server:
@@ -312,7 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 figures.append(result)
                 print(
                     f"{size} migrations: history {result.history:.2f}s, floor {result.floor:.2f}s, "
-                    f"chain {result.chain:.2f}s, clone {result.clone:.2f}s, naive "
+                    f"chain {result.chain:.2f}s (without generated seeds {result.plain:.2f}s), "
+                    f"clone {result.clone:.2f}s, naive "
                     + (f"{result.naive:.1f}s" if result.naive is not None else "skipped"),
                     file=sys.stderr,
                 )
@@ -343,7 +412,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run), engine already started, same server for all; reading history "
         "(`compute_rows`, and the old code's query files from git) is not included. "
         "*first run* is the first of the runs, before anything a run caches in the process "
-        "(parsed migration and fixture files) is warm.\n\n" + table(figures) + "\n" + growth
+        "(parsed migration and fixture files) is warm. upgrade_pairs generates seed rows from "
+        "the catalog (the default, 3 rows a table and state); *without generated seeds* is "
+        "the same run with `--no-generated-seeds`, alternating with it; clone isolation and "
+        "naive generate seeds.\n\n" + table(figures) + "\n" + growth
     )
     print(text)
     if args.write:
