@@ -225,3 +225,33 @@ def test_a_table_no_value_can_fill_is_skipped_and_named(tmp_path: Path, pg_serve
     assert note.startswith('generated rows: table public.odd: new row for relation "odd" violates')
     assert "(after 5 sets of values)" in note
     assert "public.odd" in failure_report(result)
+
+
+def test_a_restored_state_keeps_its_generated_rows(tmp_path: Path, pg_server: Server) -> None:
+    config = history(tmp_path, "owner text NOT NULL DEFAULT 'nobody'")
+    repo = GitRepo(config.repo)
+    repo.commit(
+        "plan index",
+        migration(
+            3,
+            "plan",
+            "-- compat: live\nCREATE INDEX accounts_plan ON accounts (plan);\n",
+            "DROP INDEX accounts_plan;\n",
+        ),
+    )
+    folder = tmp_path / "states"
+
+    def job(seed_rows: int | None = None) -> PairsRun:
+        with PairSuite(config, server=pg_server, state_cache=folder, seed_rows=seed_rows) as suite:
+            suite.run(suite.pairs[-1])
+            return suite.report()
+
+    cold = job()
+    warm = job()
+    assert (cold.counters.restores, warm.counters.restores) == (0, 1)
+    # The restored state still knows its generated rows: counted, and replayed at step 4.
+    assert warm.results[0].generated == cold.results[0].generated
+    assert warm.results[0].generated is not None and warm.results[0].generated.replayed_rows == 3
+    assert warm.results[0].step(4).detail == cold.results[0].step(4).detail
+    # A state made with other generated rows is not restored.
+    assert job(seed_rows=0).counters.restores == 0

@@ -128,7 +128,9 @@ def _keys(config: Config, server: Server) -> list[str]:
 
     with PairSuite(config, server=server, state_cache=False) as suite:
         base = base_key(
-            engine=server.identity(), migrations_table=config.migrations_table, extra={}
+            engine=server.identity(),
+            migrations_table=config.migrations_table,
+            extra={"seed_rows": config.seed_rows},
         )
         return state_keys(base, suite.catalogue, suite.pairs, suite.fixtures)
 
