@@ -2,6 +2,7 @@
 # dependencies = [
 #   "nox>=2025.2.9",
 #   "invoke>=2.2",
+#   "GitPython>=3.1.40",
 #   "psycopg[binary]>=3.1",
 #   "pglast>=7",
 # ]

@@ -408,11 +408,13 @@ def test_git_identity_changes_with_the_binary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A git upgrade replaces the binary: the identity (kept in the cache key) must change."""
+    import git
+
     binary = tmp_path / "git"
     found = shutil.which("git")
     assert found is not None
     shutil.copy2(found, binary)
-    monkeypatch.setattr(_git, "GIT", str(binary))
+    monkeypatch.setattr(git.Git, "GIT_PYTHON_GIT_EXECUTABLE", str(binary))
     before = _git.git_identity()
     assert before.startswith(f"{binary.resolve()}:{binary.stat().st_size}:")
     stat = binary.stat()
@@ -420,5 +422,5 @@ def test_git_identity_changes_with_the_binary(
     assert _git.git_identity() != before
     other = tmp_path / "other-git"
     shutil.copy2(binary, other)
-    monkeypatch.setattr(_git, "GIT", str(other))
+    monkeypatch.setattr(git.Git, "GIT_PYTHON_GIT_EXECUTABLE", str(other))
     assert _git.git_identity().startswith(f"{other.resolve()}:")

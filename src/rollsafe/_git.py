@@ -3,91 +3,34 @@
 Why: history is the input of the whole tool, and git's failures (not a
 repository, a missing branch, a shallow clone, an object that is not there)
 must reach the user as one `HistoryError` line with a fix, never as a
-traceback.  Keeping the commands here also keeps the logic modules
+GitPython traceback.  Keeping the commands here also keeps the logic modules
 free of I/O: `rollsafe.history` consumes plain records produced below.
 
-Commands run the git binary directly (``subprocess``), as GitPython's
-wrapper did before: importing GitPython cost more than everything a short
-command such as ``rollsafe which`` does, and rollsafe used nothing of it but
-the process call.  Output that can be large is streamed from the process
-rather than buffered, and is read with ``-z`` so that no path or message
-can be mistaken for a separator.
+Commands run through GitPython's wrapper of the git binary (``Repo.git``);
+output that can be large is streamed from the process rather than buffered,
+and is read with ``-z`` so that no path or message can be mistaken for a
+separator.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fnmatch
-import os
 import shutil
 import subprocess
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import Any
+
+import git
+from git.exc import GitCommandError, GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
 
 from rollsafe.errors import HistoryError
 
-#: The git binary (GitPython's variable is still honoured, for setups that set it).
-GIT = os.environ.get("GIT_PYTHON_GIT_EXECUTABLE") or "git"
-
-
-class GitCommandError(Exception):
-    """A git command that exited non-zero, with git's stderr (converted by the callers)."""
-
-    def __init__(self, args: Sequence[str], status: int, stderr: bytes) -> None:
-        super().__init__(f"git {' '.join(args[:1])} exited with {status}")
-        self.status = status
-        self.stderr = stderr
-
-
-@dataclass(frozen=True)
-class Repo:
-    """An opened repository: where git runs, and its (common) git directory."""
-
-    working_tree_dir: str | None
-    git_dir: str
-    common_dir: str
-
-    @property
-    def cwd(self) -> str:
-        return self.working_tree_dir or self.git_dir
-
-
-def _env() -> dict[str, str]:
-    # Messages in English, as the error lines rollsafe shows quote them.
-    return {**os.environ, "LANGUAGE": "C", "LC_ALL": "C"}
-
-
-def popen(repo: Repo, *args: str, stdin: int | IO[bytes] | None = None) -> subprocess.Popen[bytes]:
-    """Start ``git <args>`` in the repository, stdout and stderr piped (for streaming)."""
-    try:
-        return subprocess.Popen(
-            [GIT, *args],
-            cwd=repo.cwd,
-            env=_env(),
-            stdin=subprocess.DEVNULL if stdin is None else stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-    except OSError as exc:  # pragma: no cover - depends on the machine
-        raise HistoryError(
-            f"cannot run git: {exc.strerror}", where=repo.cwd, fix="install git"
-        ) from exc
-
-
-def _output(repo: Repo, *args: str) -> str:
-    """``git <args>``'s stdout (undecodable bytes kept as surrogates); `GitCommandError` else."""
-    try:
-        done = subprocess.run([GIT, *args], cwd=repo.cwd, env=_env(), capture_output=True)
-    except OSError as exc:  # pragma: no cover - depends on the machine
-        raise HistoryError(
-            f"cannot run git: {exc.strerror}", where=repo.cwd, fix="install git"
-        ) from exc
-    if done.returncode != 0:
-        raise GitCommandError(args, done.returncode, done.stderr)
-    return done.stdout.decode("utf-8", errors="surrogateescape")
+#: The repository handle the other modules pass back in (GitPython's).
+Repo = git.Repo
 
 
 #: What to do when git itself fails on a command rollsafe runs.
@@ -98,10 +41,7 @@ _READ_FIX = "check that `git log` works in the repository; run with --debug for 
 _FILE_MODES = frozenset({"100644", "100755"})
 
 
-_OPENED: dict[str, Repo] = {}
-
-
-def open_repo(path: Path) -> Repo:
+def open_repo(path: Path) -> git.Repo:
     """Open the git repository whose work tree (or bare folder) is ``path``.
 
     Why: every history question starts here, so a folder that is not a
@@ -110,37 +50,22 @@ def open_repo(path: Path) -> Repo:
     of the work tree, and silently reading an enclosing repository would
     answer questions about the wrong project.
     """
-    key = str(Path(path).absolute())
-    opened = _OPENED.get(key)
-    if opened is not None:
-        return opened
-    if not Path(path).exists():
+    try:
+        return git.Repo(path)
+    except NoSuchPathError as exc:
         raise HistoryError(
             "folder does not exist", where=str(path), fix="pass --repo PATH of a git repository"
-        )
-    work: str | None = key
-    if not (Path(path) / ".git").exists():
-        work = None  # a bare repository, or no repository at all
-    not_a_repository = HistoryError(
-        "not a git repository",
-        where=str(path),
-        fix="run rollsafe in a git work tree or pass --repo PATH",
-    )
-    if work is None and not ((Path(path) / "HEAD").is_file() and (Path(path) / "objects").is_dir()):
-        raise not_a_repository
-    probe = Repo(work, key, key)
-    try:
-        answer = _output(
-            probe, "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir"
-        )
-    except GitCommandError as exc:
-        raise not_a_repository from exc
-    lines = answer.splitlines()
-    if len(lines) != 2:
-        raise not_a_repository
-    opened = Repo(work, lines[0], lines[1])
-    _OPENED[key] = opened
-    return opened
+        ) from exc
+    except InvalidGitRepositoryError as exc:
+        raise HistoryError(
+            "not a git repository",
+            where=str(path),
+            fix="run rollsafe in a git work tree or pass --repo PATH",
+        ) from exc
+    except GitCommandNotFound as exc:  # pragma: no cover - depends on the machine
+        raise HistoryError(
+            "the git binary was not found", where=str(path), fix="install git"
+        ) from exc
 
 
 def common_dir(path: Path) -> Path | None:
@@ -184,7 +109,7 @@ def _first_line(text: str | bytes | None) -> str:
     return lines[0] if lines else "git failed"
 
 
-def _failed(repo: Repo, exc: GitCommandError, *, doing: str) -> HistoryError:
+def _failed(repo: git.Repo, exc: GitCommandError, *, doing: str) -> HistoryError:
     """Turn a failed git command into a `HistoryError` naming what rollsafe was doing."""
     return HistoryError(
         f"git failed while {doing}: {_first_line(exc.stderr)}",
@@ -193,29 +118,36 @@ def _failed(repo: Repo, exc: GitCommandError, *, doing: str) -> HistoryError:
     )
 
 
-def run(repo: Repo, command: str, *args: str, doing: str) -> str:
+def _command(repo: git.Repo, name: str) -> Any:
+    """GitPython's wrapper of ``git <name>`` (``rev-parse`` -> ``repo.git.rev_parse``)."""
+    return getattr(repo.git, name.replace("-", "_"))
+
+
+def run(repo: git.Repo, command: str, *args: str, doing: str) -> str:
     """Run one short git command and return its stdout (a `HistoryError` when it fails)."""
     try:
-        return _output(repo, command, *args)
+        output: str = _command(repo, command)(*args, strip_newline_in_stdout=False)
     except GitCommandError as exc:
         raise _failed(repo, exc, doing=doing) from exc
+    return output
 
 
-def try_run(repo: Repo, command: str, *args: str) -> str | None:
+def try_run(repo: git.Repo, command: str, *args: str) -> str | None:
     """Run a git query whose failure means "no" (a missing ref), returning None then."""
     try:
-        return _output(repo, command, *args)
+        output: str = _command(repo, command)(*args, strip_newline_in_stdout=False)
     except GitCommandError:
         return None
+    return output
 
 
-def is_shallow(repo: Repo) -> bool:
+def is_shallow(repo: git.Repo) -> bool:
     """Whether the repository is a shallow clone, whose history stops at a graft."""
     answer = run(repo, "rev-parse", "--is-shallow-repository", doing="checking for a shallow clone")
     return answer.strip() == "true"
 
 
-def resolve_commit(repo: Repo, revision: str) -> str | None:
+def resolve_commit(repo: git.Repo, revision: str) -> str | None:
     """The full id of the commit ``revision`` names, or None when there is none."""
     if revision.startswith("-"):
         return None  # never let a name be read as an option
@@ -225,7 +157,7 @@ def resolve_commit(repo: Repo, revision: str) -> str | None:
     return answer.strip() if answer else None
 
 
-def current_branch(repo: Repo) -> str:
+def current_branch(repo: git.Repo) -> str:
     """The checked-out branch's short name, or ``HEAD`` on a detached head."""
     answer = try_run(repo, "symbolic-ref", "--quiet", "--short", "HEAD")
     return answer.strip() if answer and answer.strip() else "HEAD"
@@ -240,12 +172,12 @@ def notes_ref(name: str) -> str:
     return f"refs/notes/{name}"
 
 
-def ref_exists(repo: Repo, ref: str) -> bool:
+def ref_exists(repo: git.Repo, ref: str) -> bool:
     """Whether a full ref name exists."""
     return try_run(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", ref) is not None
 
 
-def ref_tips(repo: Repo, patterns: Sequence[str]) -> dict[str, str] | None:
+def ref_tips(repo: git.Repo, patterns: Sequence[str]) -> dict[str, str] | None:
     """``ref name -> object id`` of the refs matching ``patterns`` (``for-each-ref`` rules:
     a pattern is a full name, a prefix ending in ``/``, or a glob), in one git call.
 
@@ -266,7 +198,7 @@ def ref_tips(repo: Repo, patterns: Sequence[str]) -> dict[str, str] | None:
     return tips
 
 
-def changed_note_targets(repo: Repo, old: str, new: str) -> set[str] | None:
+def changed_note_targets(repo: git.Repo, old: str, new: str) -> set[str] | None:
     """The objects whose note differs between two commits of a notes ref; None when unknown.
 
     Why: Gerrit adds a note for every change it submits, so the notes ref
@@ -290,7 +222,8 @@ def git_identity() -> str:
     included); a git upgrade replaces the binary, which makes every cache it
     wrote stale without having to ask git for its version.
     """
-    path = shutil.which(GIT) or GIT
+    executable = str(git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git")
+    path = shutil.which(executable) or executable
     try:
         stat = Path(path).stat()
     except OSError:
@@ -308,7 +241,7 @@ class TagRef:
     subject: str  # the commit's subject
 
 
-def commit_tags(repo: Repo) -> tuple[TagRef, ...]:
+def commit_tags(repo: git.Repo) -> tuple[TagRef, ...]:
     """Every tag of the repository that names a commit (tags of trees or blobs are left out)."""
     fmt = "%00".join(
         (
@@ -339,7 +272,7 @@ def commit_tags(repo: Repo) -> tuple[TagRef, ...]:
     return tuple(found)
 
 
-def folder_blobs(repo: Repo, commit: str, folder: str) -> dict[str, str]:
+def folder_blobs(repo: git.Repo, commit: str, folder: str) -> dict[str, str]:
     """``path -> blob id`` of the regular files directly in ``folder`` at ``commit``.
 
     A missing folder gives an empty mapping: a tag from before the folder
@@ -387,7 +320,13 @@ def read_blobs(repo: Path, blob_ids: Iterable[str]) -> dict[str, bytes]:
     if not wanted:
         return {}
     handle = open_repo(repo)
-    proc = popen(handle, "cat-file", "--batch", stdin=subprocess.PIPE)
+    try:
+        process: Any = _command(handle, "cat-file")(
+            "--batch", as_process=True, istream=subprocess.PIPE
+        )
+    except GitCommandError as exc:  # pragma: no cover - Popen failures only
+        raise _failed(handle, exc, doing="reading blobs") from exc
+    proc: subprocess.Popen[bytes] = process.proc
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     stdin = proc.stdin
 
@@ -501,7 +440,7 @@ def blob_texts(repo: Path, blobs: Mapping[str, str], *, at: str) -> dict[str, st
 
 
 def _clean(text: str) -> str:
-    """The same for text decoded with ``surrogateescape`` (ls-tree, for-each-ref)."""
+    """The same for text GitPython decoded with ``surrogateescape`` (ls-tree, for-each-ref)."""
     return _decode(text.encode("utf-8", errors="surrogateescape"))
 
 

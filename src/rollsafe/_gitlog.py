@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
-from rollsafe._git import _FILE_MODES, _READ_FIX, Repo, _decode, _first_line, popen
+import git
+from git.exc import GitCommandError
+
+from rollsafe._git import _FILE_MODES, _READ_FIX, _command, _decode, _failed, _first_line
 from rollsafe.errors import HistoryError
 
 #: Bytes read from a streaming git process at a time (and its pipe's size where settable).
@@ -58,7 +62,7 @@ def _drain(stream: IO[bytes], into: list[bytes]) -> None:
 
 
 def stream_chunks(
-    repo: Repo, command: str, args: Sequence[str], *, doing: str, fix: str = _READ_FIX
+    repo: git.Repo, command: str, args: Sequence[str], *, doing: str, fix: str = _READ_FIX
 ) -> Generator[bytes, None, None]:
     """Run a git command and yield its stdout in large chunks as they arrive.
 
@@ -67,7 +71,11 @@ def stream_chunks(
     process is always reaped, also when the consumer stops early or raises,
     and a failure becomes a `HistoryError` with git's own words.
     """
-    proc = popen(repo, command, *args)
+    try:
+        process: Any = _command(repo, command)(*args, as_process=True)
+    except GitCommandError as exc:  # pragma: no cover - Popen failures only
+        raise _failed(repo, exc, doing=doing) from exc
+    proc: subprocess.Popen[bytes] = process.proc
     assert proc.stdout is not None and proc.stderr is not None
     errors: list[bytes] = []
     drainer = threading.Thread(target=_drain, args=(proc.stderr, errors), daemon=True)
@@ -163,7 +171,7 @@ def _raw_changes(tokens: Sequence[bytes]) -> tuple[RawChange, ...] | None:
 
 
 def first_parent_log(
-    repo: Repo,
+    repo: git.Repo,
     tip: str,
     folder: str,
     *,
@@ -299,7 +307,7 @@ def first_parent_log(
         yield [commit]
 
 
-def _unexpected(repo: Repo, output: bytes) -> HistoryError:
+def _unexpected(repo: git.Repo, output: bytes) -> HistoryError:
     """git printed something `first_parent_log` cannot read (a git too old or too new)."""
     return HistoryError(
         f"unexpected git log output near {output[:60]!r}",

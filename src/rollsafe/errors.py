@@ -5,7 +5,7 @@ wrong, where, and how to fix it.  Every error the package raises on purpose is
 a `RollsafeError`; the message is built in one place (`__str__`) from
 structured fields, and `report` turns it into one line and an exit code for
 the console script and the invoke tasks alike (the nox sessions show
-`error_message`).  Library and tool errors (psycopg, git) are converted at the
+`error_message`).  Library errors (psycopg, GitPython) are converted at the
 adapter with ``raise ... from``, so a traceback is only ever shown with
 ``--debug``.
 """

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,16 @@ from typing import Any
 import nox
 from nox.command import CommandFailed
 
-# The imports below are cheap: the database stack loads when the first pair runs.
-from rollsafe.commands._spec import ENGINE, PAIR_SELECTION, add_flags
-from rollsafe.config import Config, load_config
-from rollsafe.errors import EngineMismatch, RollsafeError, error_message
-from rollsafe.pairs import (
+# nox logs at DEBUG level, and GitPython logs every git command it starts at DEBUG
+# (importing it already runs one), which would bury the pair results in noise: quiet it
+# before the package imports GitPython (listing the pairs reads history).  The imports
+# below are cheap: the database stack loads when the first pair runs.
+logging.getLogger("git").setLevel(logging.WARNING)
+
+from rollsafe.commands._spec import ENGINE, PAIR_SELECTION, add_flags  # noqa: E402
+from rollsafe.config import Config, load_config  # noqa: E402
+from rollsafe.errors import EngineMismatch, RollsafeError, error_message  # noqa: E402
+from rollsafe.pairs import (  # noqa: E402
     SESSION,
     Pair,
     PairSuite,
