@@ -29,7 +29,7 @@ from rollsafe.commands.migrate import (
 )
 from rollsafe.config import Config
 from rollsafe.engines import URL_ENV, Database
-from rollsafe.errors import EXIT_BAD_INPUT, ConfigError, DatabaseAhead
+from rollsafe.errors import EXIT_BAD_INPUT, ConfigError, DatabaseAhead, DatabaseError
 
 MIGRATIONS = {
     "000001_machines.up.sql": "CREATE TABLE machines (id bigint PRIMARY KEY);\n",
@@ -91,6 +91,23 @@ def url_of(db: Database, **query: str) -> str:
 )
 def test_passwords_are_masked_in_every_dsn_form(dsn: str, shown: str) -> None:
     assert mask_dsn(dsn) == shown
+
+
+@pytest.mark.parametrize(
+    "dsn", ["postgresql://app:p@ss@127.0.0.1:1/db", "postgresql://app:a/b@c@host/db"]
+)
+def test_an_unencoded_at_in_a_password_is_refused_without_leaking_it(dsn: str) -> None:
+    # libpq would split at the first `@` and echo the rest ("ss@127.0.0.1") as a host name.
+    with pytest.raises(DatabaseError) as caught:
+        parse_target(dsn)
+    message = str(caught.value)
+    assert "percent-encode" in message and "%40" in message
+    assert "ss@" not in message and "b@c" not in message and "***" in message
+
+
+def test_an_encoded_at_and_an_at_free_url_are_accepted() -> None:
+    assert parse_target("postgresql://app:p%40ss@127.0.0.1/db").dsn.endswith("@127.0.0.1/db")
+    assert parse_target("postgresql:///db?host=/run/pg").dsn == "postgresql:///db?host=/run/pg"
 
 
 def test_scrub_removes_the_password_wherever_it_appears() -> None:

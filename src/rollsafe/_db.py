@@ -16,7 +16,7 @@ import select
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import psycopg
 from psycopg import pq
@@ -96,6 +96,26 @@ def _setting(key: str, value: str) -> str:
     return f"-c {escaped}"
 
 
+def _refuse_unencoded_at(url: str) -> None:
+    """Refuse a URL whose user or password holds an unencoded ``@`` (or ``/`` before its ``@``).
+
+    libpq splits the authority at the first ``@`` and the path at the first
+    ``/``, so ``postgresql://app:p@ss@host/db`` would reach a host named
+    ``ss@host`` and echo that name, a piece of the password, in its error.
+    Nothing can connect with such a URL; saying how to encode it is the help.
+    """
+    head = url.split("://", 1)[1].split("?", 1)[0].split("#", 1)[0]
+    if "@" not in head:
+        return
+    userinfo = head[: head.rindex("@")]
+    if "@" in userinfo or "/" in userinfo:
+        raise DatabaseError(
+            "the URL's user or password holds an unencoded '@' or '/'",
+            where=mask_dsn(url),
+            fix="percent-encode them in the URL: '@' as %40, '/' as %2F (':' in a password as %3A)",
+        )
+
+
 def parse_target(dsn: str) -> Target:
     """Accept libpq DSNs and golang-migrate URLs (``cockroach://``, ``x-*`` parameters).
 
@@ -106,6 +126,7 @@ def parse_target(dsn: str) -> Target:
     dsn = dsn.strip()
     if not _URL.match(dsn):
         return Target(dsn=dsn, shown=mask_dsn(dsn))
+    _refuse_unencoded_at(dsn)
     parts = urlsplit(dsn)
     scheme = "postgresql" if parts.scheme in COCKROACH_SCHEMES else parts.scheme
     options: dict[str, str] = {}
@@ -125,7 +146,11 @@ def parse_target(dsn: str) -> Target:
             kept.append(item)
     if settings:
         kept.append("options=" + quote(" ".join(settings), safe=""))
-    clean = urlunsplit((scheme, parts.netloc, parts.path, "&".join(kept), parts.fragment))
+    # Not urlunsplit: it drops the empty authority of `postgresql:///db?host=/sock`, and
+    # libpq does not read `postgresql:/db`.
+    query = "&".join(kept)
+    clean = f"{scheme}://{parts.netloc}{parts.path}" + (f"?{query}" if query else "")
+    clean += f"#{parts.fragment}" if parts.fragment else ""
     path = unquote(parts.path)
     return Target(dsn=clean, shown=mask_dsn(clean), options=options, url_path=path)
 
