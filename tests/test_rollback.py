@@ -17,6 +17,7 @@ import pytest
 from rollsafe.errors import PlanError
 from rollsafe.history import History
 from rollsafe.table import rows_from
+from rollsafe.table._cells import RollbackMode
 from rollsafe.table._rollback import (
     down_versions,
     plan_rollback,
@@ -24,7 +25,6 @@ from rollsafe.table._rollback import (
     rollback_to_json,
     which_rollback,
 )
-from rollsafe.table._rows import RollbackMode
 from tests.test_rows import V, history_of
 
 

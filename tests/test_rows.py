@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 from rollsafe.history import CodeVersion, History
 from rollsafe.history._model import Strategy
+from rollsafe.table._cells import Compat
 from rollsafe.table._rows import (
-    Compat,
     Row,
     files_as_landed,
     leading_without_schema,

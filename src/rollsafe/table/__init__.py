@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from rollsafe._lazy import lazy_names
 
 if TYPE_CHECKING:
+    from rollsafe.table._cells import RollbackVerdict, Verdict
     from rollsafe.table._compute import Computed, compute, compute_rows
     from rollsafe.table._deploying import (
         merge_document,
@@ -22,9 +23,7 @@ if TYPE_CHECKING:
     )
     from rollsafe.table._plan import Plan, Step, plan_upgrade
     from rollsafe.table._rows import (
-        RollbackVerdict,
         Row,
-        Verdict,
         leading_without_schema,
         out_of_order_for,
         row_index,
@@ -58,9 +57,9 @@ __getattr__, __dir__ = lazy_names(
         "Computed": "._compute",
         "compute": "._compute",
         "compute_rows": "._compute",
-        "RollbackVerdict": "._rows",
+        "RollbackVerdict": "._cells",
         "Row": "._rows",
-        "Verdict": "._rows",
+        "Verdict": "._cells",
         "leading_without_schema": "._rows",
         "out_of_order_for": "._rows",
         "row_index": "._rows",

@@ -31,7 +31,8 @@ from rollsafe.history import (
 )
 from rollsafe.lint import verdict_cache_file, verdicts_of
 from rollsafe.migrate import Catalogue, catalogue_from_files, file_patterns, refuse_link
-from rollsafe.table._rows import RollbackVerdict, Row, Verdict, files_as_landed, rows_from
+from rollsafe.table._cells import RollbackVerdict, Verdict
+from rollsafe.table._rows import Row, files_as_landed, rows_from
 
 
 @dataclass(frozen=True)

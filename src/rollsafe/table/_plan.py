@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rollsafe.errors import PlanError
-from rollsafe.table._rows import Compat, Row, row_index
+from rollsafe.table._cells import Compat
+from rollsafe.table._rows import Row, row_index
 
 if TYPE_CHECKING:
     from rollsafe.history import CodeVersion

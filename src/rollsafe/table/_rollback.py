@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rollsafe.errors import PlanError
+from rollsafe.table._cells import RollbackMode
 from rollsafe.table._plan import _para, _schema, _version_json, _versions, endpoints
-from rollsafe.table._rows import RollbackMode, Row, row_index
+from rollsafe.table._rows import Row, row_index
 
 if TYPE_CHECKING:
     from rollsafe.history import CodeVersion
