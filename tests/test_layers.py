@@ -105,3 +105,17 @@ def test_the_layer_check_sees_a_wrong_import(tmp_path: Path) -> None:
         "    from rollsafe import cli\n"
     )
     assert imports_of(bad) == [(3, "rollsafe.commands.table"), (5, "rollsafe.cli")]
+
+
+#: The longest a module may grow before it should be split by cohesion (STYLE.md).
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_outgrows_one_reading() -> None:
+    """A module a reader cannot hold in mind at once hides its structure; split it by cohesion."""
+    long = {
+        str(path.relative_to(SOURCE)): count
+        for path in SOURCE.rglob("*.py")
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"split these modules (lines): {long}"
