@@ -2,15 +2,12 @@
 
 Why: CI needs one command that fails when a migration would break a rolling
 upgrade or when history was rewritten under deployed databases, and a
-developer needs the same answer before committing.  The files are read from
-the work tree (uncommitted edits count, as the last step of history), history
-through `rollsafe.history`, release records through `rollsafe.history._releases`; the
-judging is `rollsafe.lint`'s pure functions.
+developer needs the same answer before committing.  The gathering and
+judging is `rollsafe.lint.lint_repository`; this module shows a commit
+counter on a terminal and formats the report (text, JSON, GitHub, SARIF).
 
 Exit codes: 0 clean (warnings allowed), `EXIT_CHECK_FAILED` on an error, or
-on a warning with ``--strict``.  A malformed catalogue or unreadable history
-is reported as an error finding rather than an exception, so one run shows
-everything that is wrong.
+on a warning with ``--strict``.
 """
 
 from __future__ import annotations
@@ -18,27 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable
 from dataclasses import asdict
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
-from rollsafe import _git
-from rollsafe.errors import EXIT_CHECK_FAILED, CatalogueError, HistoryError, ReleaseError
-from rollsafe.history import History, ReleaseRecord, load_records, read_history
+from rollsafe.errors import EXIT_CHECK_FAILED
 from rollsafe.lint import (
-    RULES,
-    Finding,
     LintReport,
-    blob_id,
-    compat_of,
-    lint_catalogue,
-    lint_history,
+    lint_repository,
     render_github,
     render_sarif,
-    sort_findings,
 )
-from rollsafe.migrate import Catalogue, load_catalogue, read_by_catalogue
 
 if TYPE_CHECKING:
     from rollsafe.config import Config
@@ -75,52 +62,13 @@ def lint(
 
 
 def lint_report(config: Config, *, history: bool = True) -> LintReport:
-    """Compute every finding and verdict without printing (what `lint` prints)."""
-    findings: list[Finding] = []
-    catalogue: Catalogue | None = None
+    """Every finding and verdict (`lint_repository`), with a commit counter on a terminal."""
+    progress = _progress() if history else None
     try:
-        catalogue = load_catalogue(config.repo, config.migrations)
-    except CatalogueError as exc:
-        findings.append(
-            Finding("bad-catalogue", "error", exc.file, exc.line, exc.what, exc.fix or "")
-        )
-    else:
-        # Names golang-migrate skips, titles it does not compare: it runs the folder anyway.
-        findings.extend(
-            Finding("bad-catalogue", "warning", w.file, None, w.what, w.fix)
-            for w in catalogue.warnings
-        )
-    past: History | None = None
-    records: tuple[ReleaseRecord, ...] = ()
-    if history:
-        progress = _progress()
-        try:
-            past = read_history(config, progress=progress)
-            records = load_records(config, past)
-        except (HistoryError, ReleaseError) as exc:
-            fix = f"{exc.fix}, or pass --no-history" if exc.fix else RULES["history-unreadable"].fix
-            findings.append(
-                Finding("history-unreadable", "error", exc.where or "", None, exc.what, fix)
-            )
-            past = None
-        finally:
-            if progress is not None:
-                print("\r\033[K", end="", file=sys.stderr, flush=True)  # clear the counter
-    if catalogue is not None:
-        findings.extend(lint_catalogue(catalogue, history=past))
-    if past is not None:
-        current, texts = _work_tree(config, past)
-        findings.extend(
-            lint_history(
-                past,
-                records,
-                catalogue=catalogue,
-                current=current,
-                read_texts=_reader(config.repo, texts),
-            )
-        )
-    verdicts = {m.version: compat_of(m) for m in catalogue} if catalogue is not None else {}
-    return LintReport(sort_findings(findings), verdicts)
+        return lint_repository(config, history=history, progress=progress)
+    finally:
+        if progress is not None:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)  # clear the counter
 
 
 def _progress() -> Callable[[int], None] | None:
@@ -132,56 +80,6 @@ def _progress() -> Callable[[int], None] | None:
         print(f"\rreading history: {commits} commits", end="", file=sys.stderr, flush=True)
 
     return show
-
-
-def _work_tree(config: Config, past: History) -> tuple[dict[str, str], dict[str, str]]:
-    """Blob ids (and texts by blob id) of the work tree's migration files.
-
-    Ids are computed like git's; a file whose only difference from the newest
-    version is CRLF line ends (git's autocrlf) keeps that version's id.
-    """
-    folder = "" if past.folder in ("", ".") else past.folder
-    tip = past.versions[-1].migrations if past.versions else {}
-    like = next(iter(tip.values()), None)
-    root = config.repo / folder if folder else config.repo
-    current: dict[str, str] = {}
-    texts: dict[str, str] = {}
-    if not root.is_dir():
-        return current, texts
-    for entry in sorted(root.iterdir()):
-        if not read_by_catalogue(entry.name) or not entry.is_file():
-            continue
-        path = f"{folder}/{entry.name}" if folder else entry.name
-        data = _read_bytes(entry)
-        blob = blob_id(data, like=like)
-        if path in tip and tip[path] != blob and b"\r\n" in data:
-            normal = blob_id(data.replace(b"\r\n", b"\n"), like=like)
-            blob = tip[path] if normal == tip[path] else blob
-        current[path] = blob
-        texts[blob] = data.decode("utf-8", errors="replace")
-    return current, texts
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise CatalogueError(
-            f"cannot read: {exc.strerror}", file=str(path), fix="check the file's permissions"
-        ) from exc
-
-
-def _reader(repo: Path, texts: Mapping[str, str]) -> Callable[[Collection[str]], Mapping[str, str]]:
-    """Texts of blob ids: the work tree's first, the rest from git in one batch."""
-
-    def read(ids: Collection[str]) -> Mapping[str, str]:
-        found = {blob: texts[blob] for blob in ids if blob in texts}
-        missing = [blob for blob in ids if blob not in found]
-        for blob, data in _git.read_blobs(repo, missing).items():
-            found[blob] = data.decode("utf-8", errors="replace")
-        return found
-
-    return read
 
 
 def render_text(report: LintReport, *, strict: bool = False) -> str:

@@ -15,6 +15,7 @@ from rollsafe._lazy import lazy_names
 if TYPE_CHECKING:
     from rollsafe.lint._dialect import DialectUse, cockroach_sql, files_needing_cockroach
     from rollsafe.lint._formats import render_github, render_sarif
+    from rollsafe.lint._repository import lint_repository
     from rollsafe.lint._run import (
         BREAKING,
         RULES,
@@ -59,6 +60,7 @@ __all__ = [
     "lint_catalogue",
     "lint_history",
     "lint_migration",
+    "lint_repository",
     "render_github",
     "render_sarif",
     "rollback_of",
@@ -72,6 +74,7 @@ __getattr__, __dir__ = lazy_names(
     __name__,
     {
         "BREAKING": "._run",
+        "lint_repository": "._repository",
         "CompatVerdict": "._verdicts",
         "DialectUse": "._dialect",
         "Finding": "._run",
