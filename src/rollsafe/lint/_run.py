@@ -136,7 +136,8 @@ def rollback_of(migration: Migration) -> RollbackVerdict:
     """
     if migration.down_sql is None:
         return RollbackVerdict("restore", inferred=False, reasons=("has no down file",))
-    if any(hit.rule == "not-analysed" for hit in analyse(migration.down_sql).hits):
+    down = analyse(migration.down_sql)
+    if any(hit.rule == "not-analysed" for hit in down.hits):
         return RollbackVerdict(
             "restore",
             inferred=True,
@@ -157,7 +158,7 @@ def rollback_of(migration: Migration) -> RollbackVerdict:
     # column new code can live without), so it is not counted twice.
     reasons += [
         f"its down file {hit.message}"
-        for hit in analyse(migration.down_sql).hits
+        for hit in down.hits
         if hit.rule in BREAKING and hit.subject not in up.created
     ]
     if reasons:
